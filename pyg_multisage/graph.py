@@ -1,0 +1,361 @@
+"""A compressed-sparse-row view of a (heterogeneous) graph for the samplers.
+
+:class:`HeteroCSR` is built once from a PyG :class:`~torch_geometric.data.HeteroData`
+(or a homogeneous :class:`~torch_geometric.data.Data`) and holds, for every edge
+type ``(src, rel, dst)``, the out-adjacency of the ``src`` nodes as plain numpy
+arrays: row ``v`` lists the ``dst`` nodes that ``v`` points to. Every kernel in
+:mod:`pyg_multisage.sampling` reads these arrays and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data, HeteroData
+
+EdgeType = tuple[str, str, str]
+
+#: Node type used for a homogeneous :class:`~torch_geometric.data.Data`.
+DEFAULT_NODE_TYPE = "node"
+#: Edge type used for a homogeneous :class:`~torch_geometric.data.Data`.
+DEFAULT_EDGE_TYPE: EdgeType = ("node", "to", "node")
+
+
+@dataclass(frozen=True)
+class CSR:
+    """Out-adjacency of one edge type in compressed sparse row form.
+
+    Attributes:
+        indptr (np.ndarray): ``int64 [num_src + 1]``; row ``v`` is
+            ``indices[indptr[v]:indptr[v + 1]]``.
+        indices (np.ndarray): ``int64 [E]`` destination node ids.
+        weight (np.ndarray, optional): ``float64 [E]`` non-negative edge
+            weights aligned with :obj:`indices`, or :obj:`None`.
+        num_dst (int): number of destination nodes.
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    weight: np.ndarray | None
+    num_dst: int
+
+    @property
+    def num_src(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def num_edges(self) -> int:
+        return len(self.indices)
+
+    def degree(self) -> np.ndarray:
+        """Out-degree of every source node, ``int64 [num_src]``."""
+        return np.diff(self.indptr)
+
+    def transpose(self) -> CSR:
+        """The reverse relation: row ``u`` lists the sources pointing to ``u``."""
+        src = np.repeat(np.arange(self.num_src, dtype=np.int64), self.degree())
+        return _build_csr(self.indices, src, self.weight, self.num_dst, self.num_src)
+
+    @property
+    def nbytes(self) -> int:
+        extra = 0 if self.weight is None else self.weight.nbytes
+        return self.indptr.nbytes + self.indices.nbytes + extra
+
+
+def _build_csr(
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray | None,
+    num_src: int,
+    num_dst: int,
+) -> CSR:
+    """Vectorized CSR construction; rows keep the input order of their edges."""
+    order = np.argsort(src, kind="stable")
+    counts = np.bincount(src, minlength=num_src)
+    indptr = np.zeros(num_src + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.ascontiguousarray(dst[order], dtype=np.int64)
+    w = None if weight is None else np.ascontiguousarray(weight[order], np.float64)
+    return CSR(indptr, indices, w, int(num_dst))
+
+
+def _as_edge_array(edge_index: Tensor | np.ndarray, edge_type: EdgeType) -> np.ndarray:
+    if isinstance(edge_index, Tensor):
+        if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+            raise TypeError(
+                f"edge_index of {edge_type} must hold integers, got {edge_index.dtype}"
+            )
+        edge_index = edge_index.detach().cpu().numpy()
+    edge_index = np.asarray(edge_index)
+    if not np.issubdtype(edge_index.dtype, np.integer):
+        raise TypeError(
+            f"edge_index of {edge_type} must hold integers, got {edge_index.dtype}"
+        )
+    if edge_index.ndim != 2 or edge_index.shape[0] != 2:
+        raise ValueError(
+            f"edge_index of {edge_type} must have shape [2, num_edges], "
+            f"got {list(edge_index.shape)}"
+        )
+    return edge_index.astype(np.int64, copy=False)
+
+
+class HeteroCSR:
+    r"""Per-relation CSR arrays and node counts of a heterogeneous graph.
+
+    Args:
+        edge_index_dict (Mapping[EdgeType, Tensor]): ``[2, E]`` integer edge
+            indices per edge type ``(src, rel, dst)``.
+        num_nodes_dict (Mapping[str, int]): number of nodes of every type.
+        edge_weight_dict (Mapping[EdgeType, Tensor], optional): non-negative
+            ``[E]`` weights for some edge types; walks on a weighted relation
+            step proportionally to weight. (default: :obj:`None`)
+        undirected (bool, optional): if :obj:`True`, add the reverse of every
+            relation: ``(dst, 'rev_' + rel, src)`` between different node types
+            (unless that reverse is already present), or the symmetric closure
+            of a relation between nodes of one type, as PyG's
+            :class:`~torch_geometric.transforms.ToUndirected` does.
+            (default: :obj:`False`)
+
+    Memory: ``indptr`` and ``indices`` (plus ``weight``) per relation, i.e. at
+    most the size of the ``edge_index`` they came from, twice that with
+    :obj:`undirected=True`.
+    """
+
+    def __init__(
+        self,
+        edge_index_dict: Mapping[EdgeType, Tensor | np.ndarray],
+        num_nodes_dict: Mapping[str, int],
+        edge_weight_dict: Mapping[EdgeType, Tensor | np.ndarray] | None = None,
+        undirected: bool = False,
+    ) -> None:
+        self.num_nodes: dict[str, int] = {}
+        for node_type, n in num_nodes_dict.items():
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+                raise ValueError(
+                    f"number of '{node_type}' nodes must be a non-negative int, "
+                    f"got {n!r}"
+                )
+            self.num_nodes[node_type] = int(n)
+        edge_weight_dict = dict(edge_weight_dict or {})
+        for et in edge_weight_dict:
+            if et not in edge_index_dict:
+                raise ValueError(f"edge_weight_dict names unknown edge type {et}")
+
+        self._csr: dict[EdgeType, CSR] = {}
+        self.reverse: dict[EdgeType, EdgeType] = {}
+        for edge_type, edge_index in edge_index_dict.items():
+            edge_type = tuple(edge_type)
+            if len(edge_type) != 3:
+                raise ValueError(f"edge type must be (src, rel, dst), got {edge_type}")
+            src_t, _, dst_t = edge_type
+            for t in (src_t, dst_t):
+                if t not in self.num_nodes:
+                    raise ValueError(
+                        f"edge type {edge_type} names node type '{t}', which has "
+                        f"no node count (known: {sorted(self.num_nodes)})"
+                    )
+            ei = _as_edge_array(edge_index, edge_type)
+            n_src, n_dst = self.num_nodes[src_t], self.num_nodes[dst_t]
+            if ei.shape[1] > 0:
+                lo, hi = ei.min(axis=1), ei.max(axis=1)
+                if lo.min() < 0:
+                    raise ValueError(f"edge_index of {edge_type} has negative ids")
+                if hi[0] >= n_src or hi[1] >= n_dst:
+                    raise ValueError(
+                        f"edge_index of {edge_type} refers to node ids out of "
+                        f"range: max ({hi[0]}, {hi[1]}) for {n_src} '{src_t}' and "
+                        f"{n_dst} '{dst_t}' nodes"
+                    )
+            w = edge_weight_dict.get(edge_type)
+            if w is not None:
+                w = _as_weight_array(w, ei.shape[1], edge_type)
+            src, dst = ei[0], ei[1]
+            if undirected and src_t == dst_t:
+                src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
+                if w is not None:
+                    w = np.concatenate([w, w])
+                src, dst, w = _coalesce(src, dst, w, n_dst)
+            self._csr[edge_type] = _build_csr(src, dst, w, n_src, n_dst)
+
+        if undirected:
+            for edge_type in list(self._csr):
+                src_t, rel, dst_t = edge_type
+                if src_t == dst_t or self._find(dst_t, src_t) is not None:
+                    continue
+                rev = (dst_t, f"rev_{rel}", src_t)
+                self._csr[rev] = self._csr[edge_type].transpose()
+                self.reverse[edge_type], self.reverse[rev] = rev, edge_type
+
+    @classmethod
+    def from_data(
+        cls,
+        data: HeteroData | Data,
+        *,
+        undirected: bool = False,
+        edge_weight_attr: str = "edge_weight",
+        edge_types: Iterable[EdgeType] | None = None,
+    ) -> HeteroCSR:
+        """Builds the view from PyG data.
+
+        A homogeneous :class:`Data` becomes node type ``'node'`` and edge type
+        ``('node', 'to', 'node')``. Edge attribute :obj:`edge_weight_attr`, when
+        present and one-dimensional, becomes the relation's weight.
+        :obj:`edge_types` restricts the view to some edge types.
+        """
+        if isinstance(data, HeteroData):
+            num_nodes = {t: data[t].num_nodes for t in data.node_types}
+            for t, n in num_nodes.items():
+                if n is None:
+                    raise ValueError(f"node type '{t}' has no num_nodes or features")
+            chosen = data.edge_types if edge_types is None else list(edge_types)
+            eis, ews = {}, {}
+            for et in chosen:
+                et = tuple(et)
+                if et not in data.edge_types:
+                    raise ValueError(
+                        f"edge type {et} is not in the data (has {data.edge_types})"
+                    )
+                store = data[et]
+                eis[et] = store.edge_index
+                w = getattr(store, edge_weight_attr, None)
+                if isinstance(w, Tensor) and w.dim() == 1:
+                    ews[et] = w
+            return cls(eis, num_nodes, ews, undirected=undirected)
+        if isinstance(data, Data):
+            if data.edge_index is None:
+                raise ValueError("data has no edge_index")
+            n = data.num_nodes
+            w = getattr(data, edge_weight_attr, None)
+            ews = (
+                {DEFAULT_EDGE_TYPE: w} if isinstance(w, Tensor) and w.dim() == 1 else {}
+            )
+            return cls(
+                {DEFAULT_EDGE_TYPE: data.edge_index},
+                {DEFAULT_NODE_TYPE: n},
+                ews,
+                undirected=undirected,
+            )
+        raise TypeError(f"data must be HeteroData or Data, got {type(data).__name__}")
+
+    # -- access ----------------------------------------------------------------
+    @property
+    def node_types(self) -> list[str]:
+        return list(self.num_nodes)
+
+    @property
+    def edge_types(self) -> list[EdgeType]:
+        return list(self._csr)
+
+    def __contains__(self, edge_type: EdgeType) -> bool:
+        return tuple(edge_type) in self._csr
+
+    def __getitem__(self, edge_type: EdgeType) -> CSR:
+        edge_type = tuple(edge_type)
+        if edge_type not in self._csr:
+            raise KeyError(
+                f"edge type {edge_type} is not in the graph (has {self.edge_types})"
+            )
+        return self._csr[edge_type]
+
+    def check_node_type(self, node_type: str, name: str = "node type") -> None:
+        """Raises a :class:`ValueError` naming :obj:`name` if the type is unknown."""
+        if not isinstance(node_type, str):
+            raise TypeError(f"{name} must be a str, got {type(node_type).__name__}")
+        if node_type not in self.num_nodes:
+            raise ValueError(
+                f"{name} '{node_type}' is not in the graph "
+                f"(node types: {self.node_types})"
+            )
+
+    def check_edge_type(self, edge_type: EdgeType, name: str = "edge type") -> EdgeType:
+        """Returns :obj:`edge_type` as a tuple, or raises naming :obj:`name`."""
+        if not isinstance(edge_type, (tuple, list)) or len(edge_type) != 3:
+            raise TypeError(
+                f"{name} must be a (src, rel, dst) tuple, got {edge_type!r}"
+            )
+        edge_type = tuple(edge_type)
+        if edge_type not in self._csr:
+            raise ValueError(
+                f"{name} {edge_type} is not in the graph (edge types: "
+                f"{self.edge_types})"
+            )
+        return edge_type
+
+    def _find(self, src_type: str, dst_type: str) -> EdgeType | None:
+        found = [et for et in self._csr if et[0] == src_type and et[2] == dst_type]
+        return found[0] if len(found) == 1 else None
+
+    def relation(self, src_type: str, dst_type: str) -> CSR:
+        """The CSR of the single relation from :obj:`src_type` to :obj:`dst_type`.
+
+        When only the opposite direction is stored it is transposed (and kept).
+        Raises if there is none or several: name the edge type then.
+        """
+        self.check_node_type(src_type, "source node type")
+        self.check_node_type(dst_type, "destination node type")
+        found = [et for et in self._csr if et[0] == src_type and et[2] == dst_type]
+        if len(found) > 1:
+            raise ValueError(
+                f"several relations lead from '{src_type}' to '{dst_type}' "
+                f"({found}); name one edge type"
+            )
+        if found:
+            return self._csr[found[0]]
+        back = [et for et in self._csr if et[0] == dst_type and et[2] == src_type]
+        if len(back) != 1:
+            raise ValueError(
+                f"no single relation connects '{src_type}' and '{dst_type}' "
+                f"(edge types: {self.edge_types})"
+            )
+        src_t, rel, dst_t = back[0]
+        rev = (dst_t, f"rev_{rel}", src_t)
+        self._csr[rev] = self._csr[back[0]].transpose()
+        self.reverse[back[0]], self.reverse[rev] = rev, back[0]
+        return self._csr[rev]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(c.nbytes for c in self._csr.values())
+
+    def __repr__(self) -> str:
+        nodes = ", ".join(f"{t}={n}" for t, n in self.num_nodes.items())
+        edges = ", ".join(f"{et}={c.num_edges}" for et, c in self._csr.items())
+        return f"{self.__class__.__name__}(nodes: {nodes}; edges: {edges})"
+
+
+def _as_weight_array(
+    w: Tensor | np.ndarray, num_edges: int, et: EdgeType
+) -> np.ndarray:
+    if isinstance(w, Tensor):
+        w = w.detach().cpu().numpy()
+    w = np.asarray(w)
+    if w.shape != (num_edges,):
+        raise ValueError(
+            f"edge weight of {et} must have shape [{num_edges}], got {list(w.shape)}"
+        )
+    if not np.issubdtype(w.dtype, np.number) or np.iscomplexobj(w):
+        raise TypeError(f"edge weight of {et} must be real numbers, got {w.dtype}")
+    w = w.astype(np.float64, copy=False)
+    if num_edges and (not np.isfinite(w).all() or w.min() < 0):
+        raise ValueError(f"edge weight of {et} must be finite and non-negative")
+    return w
+
+
+def _coalesce(
+    src: np.ndarray, dst: np.ndarray, w: np.ndarray | None, n_dst: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Removes duplicate (src, dst) pairs, keeping the largest weight."""
+    key = src * max(n_dst, 1) + dst
+    if w is None:
+        key = np.unique(key)
+        return key // max(n_dst, 1), key % max(n_dst, 1), None
+    order = np.lexsort((-w, key))
+    key, w = key[order], w[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    key, w = key[first], w[first]
+    return key // max(n_dst, 1), key % max(n_dst, 1), w

@@ -1,0 +1,90 @@
+"""Top-k selection over a kernel's touched list (jitted, per source).
+
+Rows of a :class:`~pyg_multisage.sampling.NeighborTable` are ordered by score
+descending, ties broken by node id ascending. :func:`select_topk` finds the
+``k`` best of ``m`` touched nodes with a bounded heap (``O(m log k)``), never
+looking at untouched nodes.
+"""
+
+import numba
+
+
+@numba.njit(cache=True, inline="always")
+def _worse(sa, ia, sb, ib):
+    # True if (sa, ia) ranks below (sb, ib): lower score, or same score, larger id.
+    return sa < sb or (sa == sb and ia > ib)
+
+
+@numba.njit(cache=True)
+def _sift_down(heap, ids, scores, size, pos):
+    while True:
+        left = 2 * pos + 1
+        if left >= size:
+            return
+        child = left
+        right = left + 1
+        if right < size:
+            a, b = heap[right], heap[left]
+            if _worse(scores[a], ids[a], scores[b], ids[b]):
+                child = right
+        c, p = heap[child], heap[pos]
+        if _worse(scores[c], ids[c], scores[p], ids[p]):
+            heap[pos], heap[child] = c, p
+            pos = child
+        else:
+            return
+
+
+@numba.njit(cache=True)
+def select_topk(ids, scores, m, k, heap, out_ids, out_scores):
+    """Writes the best ``min(k, m)`` of ``ids[:m]`` / ``scores[:m]``, sorted.
+
+    ``heap`` is scratch of length ``>= k``; ``out_ids`` and ``out_scores``
+    receive the selection (best first). Returns the number written.
+    """
+    size = min(k, m)
+    if size <= 0:
+        return 0
+    for i in range(size):
+        heap[i] = i
+    for pos in range(size // 2 - 1, -1, -1):
+        _sift_down(heap, ids, scores, size, pos)
+    for i in range(size, m):
+        r = heap[0]
+        if _worse(scores[r], ids[r], scores[i], ids[i]):
+            heap[0] = i
+            _sift_down(heap, ids, scores, size, 0)
+    # Heap sort: pop the worst into the last free slot.
+    for n in range(size, 0, -1):
+        r = heap[0]
+        out_ids[n - 1] = ids[r]
+        out_scores[n - 1] = scores[r]
+        heap[0] = heap[n - 1]
+        _sift_down(heap, ids, scores, n - 1, 0)
+    return size
+
+
+@numba.njit(cache=True)
+def select_topk_index(ids, scores, m, k, heap):
+    """Like :func:`select_topk` but leaves, in ``heap[:n]``, the positions
+    (into ``ids[:m]``) of the selection, best first, and returns ``n``. Use it
+    when more than ids and scores must follow the selection (contexts)."""
+    size = min(k, m)
+    if size <= 0:
+        return 0
+    for i in range(size):
+        heap[i] = i
+    for pos in range(size // 2 - 1, -1, -1):
+        _sift_down(heap, ids, scores, size, pos)
+    for i in range(size, m):
+        r = heap[0]
+        if _worse(scores[r], ids[r], scores[i], ids[i]):
+            heap[0] = i
+            _sift_down(heap, ids, scores, size, 0)
+    # Sort heap[:size] best-first in place (heap sort, worst popped to the end).
+    for n in range(size, 1, -1):
+        r = heap[0]
+        heap[0] = heap[n - 1]
+        heap[n - 1] = r
+        _sift_down(heap, ids, scores, n - 1, 0)
+    return size

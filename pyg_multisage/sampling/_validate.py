@@ -1,0 +1,81 @@
+"""Argument checks shared by the kernel wrappers.
+
+Every public wrapper validates here, in Python, so that bad input raises a
+:class:`ValueError` or :class:`TypeError` naming the argument instead of
+failing inside Numba.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def as_index_array(x: object, name: str, num_nodes: int | None = None) -> np.ndarray:
+    """Converts node ids (tensor, array, sequence or int) to ``int64 [N]``.
+
+    Integer dtypes of any width are accepted and converted; floats and bools
+    are refused. With :obj:`num_nodes`, every id must lie in ``[0, num_nodes)``.
+    """
+    if isinstance(x, Tensor):
+        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+            raise TypeError(f"{name} must hold integer node ids, got {x.dtype}")
+        arr = x.detach().cpu().numpy()
+    elif isinstance(x, (numbers.Integral, np.integer)) and not isinstance(x, bool):
+        arr = np.asarray([x])
+    else:
+        arr = np.asarray(x)
+        if arr.size == 0:
+            arr = arr.astype(np.int64)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer node ids, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {list(arr.shape)}")
+    arr = np.ascontiguousarray(arr, dtype=np.int64)
+    if num_nodes is not None and arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= num_nodes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{name} holds node id {bad}, outside [0, {num_nodes})")
+    return arr
+
+
+def check_int(x: object, name: str, minimum: int = 0) -> int:
+    """An ``int`` not below :obj:`minimum` (bools refused)."""
+    if isinstance(x, bool) or not isinstance(x, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(x).__name__}")
+    if x < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {x}")
+    return int(x)
+
+
+def check_float(
+    x: object,
+    name: str,
+    low: float = 0.0,
+    high: float = 1.0,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A finite real number in the interval given (closed unless told)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
+    x = float(x)
+    ok = np.isfinite(x) and (low < x if low_open else low <= x)
+    ok = ok and (x < high if high_open else x <= high)
+    if not ok:
+        lb, hb = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must lie in {lb}{low}, {high}{hb}, got {x}")
+    return x
+
+
+def check_seed(seed: object) -> int:
+    """A random seed: any int in ``[0, 2**63)``."""
+    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must lie in [0, 2**63), got {seed}")
+    return int(seed)

@@ -1,0 +1,25 @@
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyg_multisage.sampling._topk import select_topk, select_topk_index
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), min_size=0, max_size=40),
+    st.integers(0, 12),
+)
+def test_select_topk_matches_sorting(scores, k):
+    m = len(scores)
+    ids = np.random.default_rng(m).permutation(100)[:m].astype(np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    heap = np.empty(max(k, 1), np.int64)
+    out_i, out_s = np.empty(max(k, 1), np.int64), np.empty(max(k, 1), np.float64)
+    n = select_topk(ids, s, m, k, heap, out_i, out_s)
+    ref = sorted(zip(-s, ids, strict=True))[:k]
+    assert n == len(ref)
+    np.testing.assert_array_equal(out_i[:n], [i for _, i in ref])
+    np.testing.assert_array_equal(out_s[:n], [-x for x, _ in ref])
+    n2 = select_topk_index(ids, s, m, k, heap)
+    np.testing.assert_array_equal(ids[heap[:n2]], out_i[:n])
