@@ -9,8 +9,9 @@ arrays: row ``v`` lists the ``dst`` nodes that ``v`` points to. Every kernel in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from torch import Tensor
 from torch_geometric.data import Data, HeteroData
 
 EdgeType = tuple[str, str, str]
+T = TypeVar("T")
 
 #: Node type used for a homogeneous :class:`~torch_geometric.data.Data`.
 DEFAULT_NODE_TYPE = "node"
@@ -146,6 +148,7 @@ class HeteroCSR:
                 raise ValueError(f"edge_weight_dict names unknown edge type {et}")
 
         self._csr: dict[EdgeType, CSR] = {}
+        self._cache: dict[object, object] = {}
         self.reverse: dict[EdgeType, EdgeType] = {}
         for edge_type, edge_index in edge_index_dict.items():
             edge_type = tuple(edge_type)
@@ -316,6 +319,13 @@ class HeteroCSR:
         self._csr[rev] = self._csr[back[0]].transpose()
         self.reverse[back[0]], self.reverse[rev] = rev, back[0]
         return self._csr[rev]
+
+    def cached(self, key: object, build: Callable[[], T]) -> T:
+        """Derived arrays (merged relations, prefix sums of weights) built once
+        per view: returns ``build()`` the first time :obj:`key` is asked for."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
 
     @property
     def nbytes(self) -> int:
