@@ -1,0 +1,528 @@
+r"""Random-walk neighbor kernels on a target–context bipartite relation.
+
+Two samplers of one kernel family (:func:`_walk_kernel`), sharing the step
+code (:func:`_pick`), the visit counting and the top-k selection:
+
+- :func:`contextual_walk`: MultiSage's parallel contextualized random walk
+  (Yang et al., KDD 2020, Appendix, Algorithm 2). Every walk ends in one
+  target node, which is counted together with the context the walk passed
+  first; a streaming majority vote keeps the dominant context of every
+  (seed, neighbor) pair.
+- :func:`pinsage_walk`: PinSage visit counts (Ying et al., KDD 2018) with the
+  semantics of DGL's ``PinSAGESampler``: every target node a walk reaches
+  after a traversal is counted.
+
+A *traversal* is two hops, target :math:`\to` context :math:`\to` target.
+Hops pick a neighbor uniformly, or proportionally to the edge weight when the
+relation has weights (binary search over per-row prefix sums).
+
+**Random streams.** Walk :math:`i` from seed node :math:`v` draws from
+``_rng.stream(seed, v, i)`` and from nothing else, in this order: for every
+traversal :math:`t = 0, 1, \ldots`: if :math:`t > 0`, one uniform :math:`u`
+(restart resp. terminate when :math:`u <` the probability); then one draw for
+the context hop and one for the target hop. A uniform hop takes
+``randint(bits, degree)``; a weighted hop takes the first edge of the row whose
+running weight sum exceeds ``uniform(bits) * row_total``. Rows therefore
+depend only on ``(seed, seed node)``: identical for any thread count, batch
+split or seed order.
+
+**Performance.** Hops are latency-bound random reads. The kernel advances
+:data:`LANES` walks of one seed in lockstep, one hop at a time over all lanes,
+so that the reads of independent walks overlap; visit counters, dominant
+context state and touched lists are per-thread scratch reused across the seeds
+of a chunk (reset through the touched list, never by scanning all nodes); the
+top-k is selected from the touched list only. The CSR arrays are walked as
+``int32`` copies when the ids fit (built once per graph view through
+:meth:`~pyg_multisage.graph.HeteroCSR.cached`): half the cache footprint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numba
+import numpy as np
+from torch import Tensor
+
+from pyg_multisage.graph import CSR, HeteroCSR
+from pyg_multisage.sampling._rng import next_state, randint, stream, uniform
+from pyg_multisage.sampling._threads import num_threads as _num_threads
+from pyg_multisage.sampling._topk import select_topk_index
+from pyg_multisage.sampling._validate import (
+    as_index_array,
+    check_float,
+    check_int,
+    check_seed,
+)
+from pyg_multisage.sampling.table import NeighborTable
+
+__all__ = ["contextual_walk", "pinsage_walk", "LANES"]
+
+#: Number of walks of one seed advanced in lockstep.
+LANES = 16
+#: Seeds per parallel work item (scratch is allocated once per chunk).
+_CHUNK = 64
+
+
+# -- shared step code -------------------------------------------------------------
+@numba.njit(cache=True, inline="always")
+def _pick(indptr, indices, cumw, node, bits):
+    """One hop from ``node``: a neighbor drawn with the 64 random ``bits``, or
+    ``-1`` when ``node`` has no neighbor (or only zero-weight edges).
+
+    ``cumw`` holds the per-row running sums of the edge weights (aligned with
+    ``indices``), or is empty for an unweighted relation.
+    """
+    lo = indptr[node]
+    hi = indptr[node + 1]
+    deg = hi - lo
+    if deg <= 0:
+        return -1
+    if cumw.shape[0] == 0:
+        return np.int64(indices[lo + randint(bits, deg)])
+    total = cumw[hi - 1]
+    if not total > 0.0:
+        return -1
+    x = uniform(bits) * total
+    a = lo
+    b = hi - 1
+    while a < b:  # first edge whose running sum exceeds x (skips zero weights)
+        mid = (a + b) >> 1
+        if cumw[mid] > x:
+            b = mid
+        else:
+            a = mid + 1
+    return np.int64(indices[a])
+
+
+@numba.njit(cache=True, inline="always")
+def _vote(ctx, dom, u, c):
+    """Algorithm 2, lines 9–15: the streaming dominant-context rule.
+
+    A Boyer–Moore majority vote over the contexts of the walks ending in
+    ``u``: agree -> ``dom += 1``; disagree -> ``dom -= 1``, or, when ``dom``
+    is already 0, ``c`` becomes the candidate with ``dom = 1``.
+    """
+    if ctx[u] == c:
+        dom[u] += 1
+    elif dom[u] > 0:
+        dom[u] -= 1
+    else:
+        dom[u] += 1
+        ctx[u] = c
+
+
+@numba.njit(cache=True)
+def vote_stream(contexts):
+    """The dominant context :func:`_vote` picks from a stream of contexts of
+    one (seed, neighbor) pair (``-1`` for an empty stream); for tests."""
+    ctx = np.full(1, -1, np.int64)
+    dom = np.zeros(1, np.int64)
+    for c in contexts:
+        _vote(ctx, dom, 0, c)
+    return ctx[0]
+
+
+@numba.njit(cache=True)
+def _row_cumsum(indptr, weight):
+    """Per-row running sums of ``weight`` (sequential, float64)."""
+    out = np.empty(weight.shape[0], np.float64)
+    for v in range(indptr.shape[0] - 1):
+        s = 0.0
+        for e in range(indptr[v], indptr[v + 1]):
+            s += weight[e]
+            out[e] = s
+    return out
+
+
+# -- the kernel -------------------------------------------------------------------
+@numba.njit(cache=True, parallel=True)
+def _walk_kernel(
+    seeds,
+    ptr_tc,
+    idx_tc,
+    cw_tc,
+    ptr_ct,
+    idx_ct,
+    cw_ct,
+    num_targets,
+    num_walks,
+    num_traversals,
+    prob,
+    restart,
+    every_traversal,
+    k,
+    seed,
+    out_nbr,
+    out_w,
+    out_ctx,
+    out_cnt,
+):
+    """Visit counts of random walks from every seed, top ``k`` per seed.
+
+    ``restart=True``: before every traversal but the first, the walk jumps
+    back to its seed with probability ``prob`` (Algorithm 2's walk with
+    restart); ``restart=False``: it terminates with probability ``prob``
+    (PinSage). ``every_traversal=True`` counts the target reached after every
+    traversal (PinSage); otherwise only the walk's last target node
+    ``path[-1]`` is counted, and voted for its first context ``path[1]``
+    (Algorithm 2). A seed never counts itself. Writes row ``i`` into
+    ``out_*[i, :out_cnt[i]]`` sorted by count desc, id asc.
+    """
+    num_seeds = seeds.shape[0]
+    num_chunks = (num_seeds + _CHUNK - 1) // _CHUNK
+    per_walk = num_traversals if every_traversal else 1
+    max_touched = num_walks * per_walk
+    track = not every_traversal
+    for chunk in numba.prange(num_chunks):
+        cnt = np.zeros(num_targets, np.int32)
+        ctx = np.full(num_targets if track else 0, -1, np.int64)
+        dom = np.zeros(num_targets if track else 0, np.int32)
+        touched = np.empty(max_touched, np.int64)
+        score = np.empty(max_touched, np.int64)
+        heap = np.empty(k, np.int64)
+        state = np.empty(LANES, np.uint64)
+        cur = np.empty(LANES, np.int64)
+        live = np.empty(LANES, np.bool_)
+        mid = np.empty(LANES, np.int64)
+        first = np.empty(LANES, np.int64)
+        for i in range(chunk * _CHUNK, min(num_seeds, (chunk + 1) * _CHUNK)):
+            v = seeds[i]
+            m = 0
+            for w0 in range(0, num_walks, LANES):
+                nl = min(LANES, num_walks - w0)
+                for lane in range(nl):
+                    state[lane] = stream(seed, v, w0 + lane)
+                    cur[lane] = v
+                    live[lane] = True
+                    first[lane] = -1
+                for t in range(num_traversals):
+                    # Hop 1 of all lanes: restart / terminate, then to a context.
+                    for lane in range(nl):
+                        if not live[lane]:
+                            continue
+                        s = state[lane]
+                        if t > 0:
+                            s, bits = next_state(s)
+                            if uniform(bits) < prob:
+                                if restart:
+                                    cur[lane] = v
+                                    first[lane] = -1
+                                else:
+                                    live[lane] = False
+                                    continue
+                        s, bits = next_state(s)
+                        state[lane] = s
+                        c = _pick(ptr_tc, idx_tc, cw_tc, cur[lane], bits)
+                        mid[lane] = c
+                        if c < 0:
+                            live[lane] = False
+                    # Hop 2 of all lanes: back to a target node.
+                    for lane in range(nl):
+                        if not live[lane]:
+                            continue
+                        s, bits = next_state(state[lane])
+                        state[lane] = s
+                        u = _pick(ptr_ct, idx_ct, cw_ct, mid[lane], bits)
+                        if u < 0:
+                            live[lane] = False
+                            continue
+                        cur[lane] = u
+                        if first[lane] < 0:
+                            first[lane] = mid[lane]
+                        if every_traversal and u != v:
+                            if cnt[u] == 0:
+                                touched[m] = u
+                                m += 1
+                            cnt[u] += 1
+                if not every_traversal:
+                    # Algorithm 2, lines 8-15, in walk order.
+                    for lane in range(nl):
+                        u = cur[lane]
+                        if u == v:
+                            continue
+                        if cnt[u] == 0:
+                            touched[m] = u
+                            m += 1
+                        cnt[u] += 1
+                        _vote(ctx, dom, u, first[lane])
+            # Top-k over the touched nodes only, then reset the scratch.
+            for j in range(m):
+                score[j] = cnt[touched[j]]
+            n = select_topk_index(touched, score, m, k, heap)
+            for j in range(n):
+                u = touched[heap[j]]
+                out_nbr[i, j] = u
+                out_w[i, j] = score[heap[j]]
+                if track:
+                    out_ctx[i, j] = ctx[u]
+            out_cnt[i] = n
+            for j in range(m):
+                u = touched[j]
+                cnt[u] = 0
+                if track:
+                    ctx[u] = -1
+                    dom[u] = 0
+
+
+# -- wrappers ----------------------------------------------------------------------
+def _walk_arrays(
+    csr: HeteroCSR, src: str, dst: str, name: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(indptr, indices, cumw)`` of the relation ``src -> dst`` as the kernel
+    walks them: ``int32`` copies when ids and offsets fit, ``cumw`` the per-row
+    running weight sums (empty when unweighted). Built once per view."""
+    try:
+        rel: CSR = csr.relation(src, dst)
+    except ValueError as err:
+        raise ValueError(
+            f"{name}: no walkable relation from '{src}' to '{dst}' ({err})"
+        ) from None
+
+    def build() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        fits = rel.num_edges < 2**31 - 1 and max(rel.num_dst, rel.num_src) < 2**31
+        dtype = np.int32 if fits else np.int64
+        indptr = np.ascontiguousarray(rel.indptr, dtype=dtype)
+        indices = np.ascontiguousarray(rel.indices, dtype=dtype)
+        if rel.weight is None:
+            cumw = np.zeros(0, np.float64)
+        else:
+            cumw = _row_cumsum(rel.indptr, rel.weight)
+        return indptr, indices, cumw
+
+    return csr.cached(("walks", src, dst, id(rel)), build)
+
+
+def _check_types(csr: HeteroCSR, target: str, context: str) -> None:
+    if not isinstance(csr, HeteroCSR):
+        raise TypeError(f"csr must be a HeteroCSR, got {type(csr).__name__}")
+    csr.check_node_type(target, "target")
+    csr.check_node_type(context, "context")
+
+
+def _run(
+    csr: HeteroCSR,
+    seeds: np.ndarray,
+    target: str,
+    context: str,
+    num_walks: int,
+    num_traversals: int,
+    prob: float,
+    restart: bool,
+    k: int,
+    seed: int,
+    threads: int | None,
+) -> NeighborTable:
+    ptr_tc, idx_tc, cw_tc = _walk_arrays(csr, target, context, "context")
+    ptr_ct, idx_ct, cw_ct = _walk_arrays(csr, context, target, "context")
+    num_seeds = len(seeds)
+    track = restart
+    out_nbr = np.empty((num_seeds, k), np.int64)
+    out_w = np.empty((num_seeds, k), np.float32)
+    out_ctx = np.empty((num_seeds, k) if track else (0, 0), np.int64)
+    out_cnt = np.zeros(num_seeds, np.int64)
+    if num_seeds:
+        with _num_threads(threads):
+            _walk_kernel(
+                seeds,
+                ptr_tc,
+                idx_tc,
+                cw_tc,
+                ptr_ct,
+                idx_ct,
+                cw_ct,
+                csr.num_nodes[target],
+                num_walks,
+                num_traversals,
+                prob,
+                restart,
+                not restart,
+                k,
+                seed,
+                out_nbr,
+                out_w,
+                out_ctx,
+                out_cnt,
+            )
+    return NeighborTable.from_padded(
+        seeds, out_cnt, out_nbr, out_w, out_ctx if track else None
+    )
+
+
+def _seeds(csr: HeteroCSR, seeds: Tensor | np.ndarray, target: str) -> np.ndarray:
+    return as_index_array(seeds, "seeds", csr.num_nodes[target])
+
+
+def contextual_walk(
+    csr: HeteroCSR,
+    seeds: Tensor | np.ndarray | Sequence[int],
+    *,
+    target: str,
+    context: str | Sequence[str],
+    num_walks: int = 100,
+    walk_length: int = 3,
+    restart_prob: float = 0.5,
+    num_neighbors: int = 10,
+    seed: int = 0,
+    num_threads: int | None = None,
+) -> NeighborTable | dict[str, NeighborTable]:
+    r"""MultiSage's parallel contextualized random walk (Algorithm 2).
+
+    For every seed :math:`v`, :math:`\kappa` = :obj:`num_walks` walks of
+    :math:`\zeta` = :obj:`walk_length` traversals target :math:`\to` context
+    :math:`\to` target, with restart: before each traversal after the first
+    (i.e. at every target node the walk stands on) it jumps back to
+    :math:`v` with probability :obj:`restart_prob`. As in Algorithm 2's loop
+    body, walk :math:`i` counts its last target node :math:`u =`
+    ``path[-1]``, :math:`\mathrm{vis}[v][u] \mathrel{+}= 1`, and votes for
+    its first context node :math:`c =` ``path[1]`` with the streaming rule
+
+    .. math::
+        \mathrm{dom}[v][u] \leftarrow \begin{cases}
+        \mathrm{dom}[v][u] + 1 & \text{if } \mathrm{ctx}[v][u] = c \\
+        \mathrm{dom}[v][u] - 1 & \text{else if } \mathrm{dom}[v][u] > 0 \\
+        1,\ \mathrm{ctx}[v][u] \leftarrow c & \text{otherwise,}
+        \end{cases}
+
+    a Boyer–Moore majority vote (it finds the majority context whenever one
+    exists). Since a restart starts a new path at :math:`v`, ``path[1]`` is
+    the first context node after the walk's *last* restart. Walks are
+    processed in walk-number order, so the vote is deterministic. A walk that
+    ends on its seed (or only ever returns to it) counts nothing: a seed never
+    lists itself. A walk that reaches a node without neighbors stops there.
+    Each row keeps the top-:math:`s` = :obj:`num_neighbors` neighbors by
+    visit count (ties: smaller id first) with their dominant context
+    :math:`\mathrm{ctx}[v][u]`.
+
+    Weighted relations (a :class:`~pyg_multisage.graph.CSR` with
+    :obj:`weight`) are walked proportionally to the weight.
+
+    Args:
+        csr (HeteroCSR): the graph; the relations ``target -> context`` and
+            ``context -> target`` are found with :meth:`HeteroCSR.relation`.
+        seeds (Tensor or array): ``[S]`` target node ids (any integer dtype).
+        target (str): the target node type (papers, pins).
+        context (str or Sequence[str]): the context node type (venues,
+            boards), or several: then one table per context type (MultiSage
+            with several context types), each from its own walks.
+        num_walks (int, optional): walks per seed :math:`\kappa`, ``>= 1``.
+            (default: :obj:`100`)
+        walk_length (int, optional): traversals per walk :math:`\zeta`,
+            ``>= 1``. (default: :obj:`3`)
+        restart_prob (float, optional): restart probability in ``[0, 1]``.
+            (default: :obj:`0.5`)
+        num_neighbors (int, optional): neighbors kept per seed :math:`s`,
+            ``>= 1``. (default: :obj:`10`)
+        seed (int, optional): random seed; the stream of walk :math:`i` from
+            :math:`v` is ``stream(seed, v, i)``. (default: :obj:`0`)
+        num_threads (int, optional): Numba threads (default: Numba's).
+
+    Returns:
+        :class:`NeighborTable` with :obj:`context` (ids in the context node
+        store) for a single context type, else a dict context type -> table.
+        :obj:`weight` holds the visit counts.
+    """
+    contexts = [context] if isinstance(context, str) else context
+    if not isinstance(contexts, Sequence) or len(contexts) == 0:
+        raise TypeError(
+            f"context must be a node type or a non-empty sequence of them, "
+            f"got {context!r}"
+        )
+    for c in contexts:
+        _check_types(csr, target, c)
+    if len(set(contexts)) != len(contexts):
+        raise ValueError(f"context lists a node type twice: {list(contexts)}")
+    seed_ids = _seeds(csr, seeds, target)
+    num_walks = check_int(num_walks, "num_walks", 1)
+    walk_length = check_int(walk_length, "walk_length", 1)
+    restart_prob = check_float(restart_prob, "restart_prob")
+    k = check_int(num_neighbors, "num_neighbors", 1)
+    seed = check_seed(seed)
+    tables = {
+        c: _run(
+            csr,
+            seed_ids,
+            target,
+            c,
+            num_walks,
+            walk_length,
+            restart_prob,
+            True,
+            k,
+            seed,
+            num_threads,
+        )
+        for c in contexts
+    }
+    return tables[context] if isinstance(context, str) else tables
+
+
+def pinsage_walk(
+    csr: HeteroCSR,
+    seeds: Tensor | np.ndarray | Sequence[int],
+    *,
+    target: str,
+    context: str,
+    num_walks: int = 100,
+    num_traversals: int = 3,
+    termination_prob: float = 0.5,
+    num_neighbors: int = 10,
+    seed: int = 0,
+    num_threads: int | None = None,
+) -> NeighborTable:
+    r"""PinSage importance neighbors: visit counts of short random walks.
+
+    The semantics of DGL's ``PinSAGESampler``: from every seed :math:`v`,
+    :obj:`num_walks` walks of up to :obj:`num_traversals` traversals target
+    :math:`\to` context :math:`\to` target; after each traversal but the last
+    the walk terminates with probability :obj:`termination_prob`; every target
+    node reached after a traversal is counted (the seed itself excepted). With
+    :math:`P` the one-traversal transition matrix and :math:`p` the
+    termination probability, the expected count of :math:`u` is
+
+    .. math::
+        \mathbb{E}[\mathrm{vis}[v][u]] = \kappa \sum_{t=1}^{T}
+        (1 - p)^{t-1} \, (P^t)_{vu}.
+
+    Each row keeps the top :obj:`num_neighbors` by count (ties: smaller id
+    first); there is no context (:obj:`NeighborTable.context` is
+    :obj:`None`). Same kernel and random streams as :func:`contextual_walk`.
+
+    Args:
+        csr (HeteroCSR): the graph (relations as in :func:`contextual_walk`).
+        seeds (Tensor or array): ``[S]`` target node ids (any integer dtype).
+        target (str): the target node type (items, pins).
+        context (str): the context node type (boards).
+        num_walks (int, optional): walks per seed, ``>= 1``.
+            (default: :obj:`100`)
+        num_traversals (int, optional): maximum traversals per walk, ``>= 1``.
+            (default: :obj:`3`)
+        termination_prob (float, optional): termination probability after a
+            traversal, in ``[0, 1]``. (default: :obj:`0.5`)
+        num_neighbors (int, optional): neighbors kept per seed, ``>= 1``.
+            (default: :obj:`10`)
+        seed (int, optional): random seed. (default: :obj:`0`)
+        num_threads (int, optional): Numba threads (default: Numba's).
+    """
+    if not isinstance(context, str):
+        raise TypeError(f"context must be a node type (str), got {context!r}")
+    _check_types(csr, target, context)
+    seed_ids = _seeds(csr, seeds, target)
+    num_walks = check_int(num_walks, "num_walks", 1)
+    num_traversals = check_int(num_traversals, "num_traversals", 1)
+    termination_prob = check_float(termination_prob, "termination_prob")
+    k = check_int(num_neighbors, "num_neighbors", 1)
+    seed = check_seed(seed)
+    return _run(
+        csr,
+        seed_ids,
+        target,
+        context,
+        num_walks,
+        num_traversals,
+        termination_prob,
+        False,
+        k,
+        seed,
+        num_threads,
+    )
