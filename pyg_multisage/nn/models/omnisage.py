@@ -1,0 +1,167 @@
+"""The OmniSage model (OmniSage, KDD 2025, §3.2, §3.3.2, A.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+from torch_geometric.nn import MLP
+from torch_geometric.typing import EdgeType
+from tqdm.auto import tqdm
+
+from pyg_multisage.nn.conv.omnisage_conv import OmniSageConv
+from pyg_multisage.nn.models.multisage import _scatter_rows
+
+
+class OmniSage(torch.nn.Module):
+    r"""The OmniSage model of the `"OmniSage: Large Scale, Multi-Entity
+    Heterogeneous Graph Representation Learning"
+    <https://doi.org/10.1145/3711896.3737253>`_ paper.
+
+    An independent embedder :math:`f_t` (:class:`OmniSageConv`) per entity
+    type :math:`t` (§3.2) and, for the entity-feature task (§3.3.2), one
+    feature encoder :math:`g_x` per feature type :math:`x`: an MLP with ReLU,
+    4 layers of width 1,024 and no normalization (A.3.2).
+
+    Loader batches: the seeds of type :math:`t` are the first
+    ``batch[t].batch_size`` rows of ``batch[t].x``; each neighbor edge type
+    of :obj:`num_slots[t]` holds ``edge_index`` (neighbor → ego, local) and
+    ``edge_weight`` (importance score, e.g. the PPR estimate).
+
+    Args:
+        in_channels (dict[str, int]): Node type → feature size.
+        out_channels (int): Embedding size :math:`d`.
+        num_slots (dict[str, dict[tuple, int]]): Entity type → (neighbor edge
+            type → number of slots); one embedder per entity type.
+        feature_channels (dict[str, int], optional): Feature type → size, one
+            encoder :math:`g_x` each. (default: :obj:`None`)
+        feature_hidden_channels (int, optional): Width of :math:`g_x`.
+            (default: :obj:`1024`)
+        feature_layers (int, optional): Linear layers of :math:`g_x`.
+            (default: :obj:`4`)
+        **kwargs (optional): Arguments of :class:`OmniSageConv`
+            (:obj:`hidden_channels`, :obj:`heads`, :obj:`num_layers`,
+            :obj:`mlp_channels`, :obj:`dropout`).
+    """
+
+    def __init__(
+        self,
+        in_channels: Mapping[str, int],
+        out_channels: int,
+        num_slots: Mapping[str, Mapping[EdgeType, int]],
+        feature_channels: Mapping[str, int] | None = None,
+        feature_hidden_channels: int = 1024,
+        feature_layers: int = 4,
+        **kwargs,
+    ):
+        super().__init__()
+        if not num_slots:
+            raise ValueError("'num_slots' needs at least one entity type")
+        if feature_layers < 1:
+            raise ValueError("'feature_layers' must be >= 1")
+        self.out_channels = out_channels
+        self.entity_types = list(num_slots)
+        self.embedders = torch.nn.ModuleDict(
+            {
+                t: OmniSageConv(in_channels, out_channels, t, slots, **kwargs)
+                for t, slots in num_slots.items()
+            }
+        )
+        self.feature_types = list(feature_channels or {})
+        self.feature_encoders = torch.nn.ModuleDict(
+            {
+                x: MLP(
+                    [ch]
+                    + [feature_hidden_channels] * (feature_layers - 1)
+                    + [out_channels],
+                    act="relu",
+                    norm=None,
+                )
+                for x, ch in (feature_channels or {}).items()
+            }
+        )
+
+    def reset_parameters(self):
+        for module in self.embedders.values():
+            module.reset_parameters()
+        for module in self.feature_encoders.values():
+            module.reset_parameters()
+
+    def _entity_type(self, batch: HeteroData, node_type: str | None) -> str:
+        if node_type is not None:
+            if node_type not in self.embedders:
+                raise KeyError(
+                    f"no embedder for {node_type!r} (have {self.entity_types})"
+                )
+            return node_type
+        seeded = [
+            t
+            for t in self.entity_types
+            if t in batch.node_types and "batch_size" in batch[t]
+        ]
+        if len(seeded) != 1:
+            raise ValueError(
+                "pass 'node_type': the batch has seeds of "
+                f"{seeded or 'no'} embedded entity type"
+            )
+        return seeded[0]
+
+    def forward(self, batch: HeteroData, node_type: str | None = None) -> Tensor:
+        r""":math:`f_t` of the batch's seeds, ``[batch_size, out_channels]``.
+        Only edges into the seeds are used (a single aggregation step)."""
+        t = self._entity_type(batch, node_type)
+        conv: OmniSageConv = self.embedders[t]
+        store = batch[t]
+        batch_size = int(getattr(store, "batch_size", store.x.size(0)))
+        edge_index_dict, edge_weight_dict = {}, {}
+        for et in conv.num_slots:
+            if et not in batch.edge_types:
+                continue
+            es = batch[et]
+            keep = es.edge_index[1] < batch_size
+            edge_index_dict[et] = es.edge_index[:, keep]
+            weight = es.get("edge_weight")
+            if weight is not None:
+                edge_weight_dict[et] = weight[keep]
+        x_dict = {k: v for k, v in batch.x_dict.items() if k in conv.in_channels}
+        return conv(x_dict, edge_index_dict, edge_weight_dict, num_egos=batch_size)
+
+    def encode_feature(self, x: Tensor, feature_type: str) -> Tensor:
+        """:math:`g_x`: the encoding of raw features of one feature type
+        (the query of the entity-feature task, §3.3.2, Eq. 3)."""
+        if feature_type not in self.feature_encoders:
+            raise KeyError(
+                f"no feature encoder for {feature_type!r} (have {self.feature_types})"
+            )
+        return self.feature_encoders[feature_type](x)
+
+    @torch.no_grad()
+    def embed(
+        self,
+        loader,
+        node_type: str | None = None,
+        device: torch.device | None = None,
+        progress: bool = True,
+    ) -> Tensor:
+        """Embed every seed of :obj:`loader` with a progress bar; returns
+        ``[num_nodes, out_channels]`` indexed by ``batch[t].n_id``."""
+        was_training = self.training
+        self.eval()
+        ids, outs, t = [], [], node_type
+        for batch in tqdm(loader, desc="OmniSage.embed", disable=not progress):
+            if device is not None:
+                batch = batch.to(device)
+            t = self._entity_type(batch, node_type)
+            out = self(batch, t)
+            ids.append(batch[t].n_id[: out.size(0)].cpu())
+            outs.append(out.cpu())
+        self.train(was_training)
+        return _scatter_rows(loader, t or "", ids, outs, self.out_channels)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(entities={self.entity_types}, "
+            f"features={self.feature_types}, out_channels={self.out_channels})"
+        )
