@@ -1,0 +1,140 @@
+r"""Degree-based graph pruning (OmniSage Appendix A.1, Algorithm 2).
+
+Every source node :math:`u` of out-degree :math:`d_u` keeps each of its edges
+independently with probability
+
+.. math::
+    p_u = \min\left(\frac{d_{\text{target}}}{d_u}, 1\right), \qquad
+    d_{\text{target}} = \max\{\min\{d_u^{\alpha}, d_{\max}\}, d_{\min}\},
+
+so it keeps :math:`\min(d_u, d_{\text{target}})` edges in expectation and
+nodes with :math:`d_u \le d_{\min}` keep all of theirs. The coin of the
+:math:`j`-th edge of :math:`u` (in input order) is the :math:`j`-th draw of the
+counter-based stream ``stream(seed, u, 0)``: the mask is a pure function of
+``(seed, u, j)``, identical for any thread count.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor
+
+from pyg_multisage.graph import CSR
+from pyg_multisage.sampling._rng import next_state, stream, uniform
+from pyg_multisage.sampling._validate import check_float, check_int, check_seed
+
+__all__ = ["degree_prune"]
+
+
+@numba.njit(cache=True, parallel=True)
+def _prune_kernel(indptr, alpha, d_min, d_max, seed, keep):
+    """``keep[e]`` for the CSR edges: Algorithm 2, lines 2-9, per node."""
+    num_src = indptr.shape[0] - 1
+    for u in numba.prange(num_src):
+        start = indptr[u]
+        end = indptr[u + 1]
+        d = end - start
+        if d <= d_min:
+            for e in range(start, end):
+                keep[e] = True
+            continue
+        target = max(min(float(d) ** alpha, float(d_max)), float(d_min))
+        p = min(target / d, 1.0)
+        state = stream(seed, u, 0)
+        for e in range(start, end):
+            state, bits = next_state(state)
+            keep[e] = uniform(bits) < p
+
+
+def degree_prune(
+    edge_index_or_csr: Tensor | np.ndarray | CSR,
+    num_nodes: int | None = None,
+    *,
+    alpha: float = 0.86,
+    d_min: int = 10,
+    d_max: int = 10000,
+    seed: int = 0,
+) -> Tensor:
+    r"""Degree-based pruning of OmniSage (Appendix A.1, Algorithm 2).
+
+    Each source node :math:`u` of out-degree :math:`d_u` keeps every edge with
+    probability :math:`\min(d_{\text{target}} / d_u, 1)`, where
+    :math:`d_{\text{target}} = \max\{\min\{d_u^{\alpha}, d_{\max}\}, d_{\min}\}`:
+    high-degree nodes lose most edges, nodes with :math:`d_u \le d_{\min}`
+    none. Deterministic for a :obj:`seed` (the coins of node :math:`u` come
+    from the stream ``(seed, u, 0)``).
+
+    Args:
+        edge_index_or_csr (Tensor or CSR): ``[2, E]`` integer edge indices
+            (source in row 0) or a :class:`~pyg_multisage.graph.CSR`.
+        num_nodes (int, optional): number of source nodes for an
+            :obj:`edge_index`; inferred as ``max + 1`` when :obj:`None`.
+            Ignored for a :class:`CSR`. (default: :obj:`None`)
+        alpha (float, optional): the degree exponent :math:`\alpha \in [0, 1]`.
+            (default: :obj:`0.86`)
+        d_min (int, optional): degree kept in full. (default: :obj:`10`)
+        d_max (int, optional): cap of :math:`d_{\text{target}}`,
+            ``>= d_min``. (default: :obj:`10000`)
+        seed (int, optional): random seed. (default: :obj:`0`)
+
+    Returns:
+        Tensor: ``bool [E]`` keep-mask in the input's edge order (for a
+        :class:`CSR`, the order of its ``indices``).
+    """
+    alpha = check_float(alpha, "alpha", 0.0, 1.0)
+    d_min = check_int(d_min, "d_min", 0)
+    d_max = check_int(d_max, "d_max", 0)
+    if d_max < d_min:
+        raise ValueError(f"d_max must be >= d_min ({d_min}), got {d_max}")
+    seed = check_seed(seed)
+
+    if isinstance(edge_index_or_csr, CSR):
+        indptr = edge_index_or_csr.indptr
+        keep = np.empty(edge_index_or_csr.num_edges, dtype=np.bool_)
+        _prune_kernel(indptr, alpha, d_min, d_max, seed, keep)
+        return torch.from_numpy(keep)
+
+    src = _source_row(edge_index_or_csr)
+    num_edges = len(src)
+    if num_nodes is None:
+        num_nodes = int(src.max()) + 1 if num_edges else 0
+    num_nodes = check_int(num_nodes, "num_nodes", 0)
+    if num_edges and (src.min() < 0 or src.max() >= num_nodes):
+        bad = int(src.min()) if src.min() < 0 else int(src.max())
+        raise ValueError(
+            f"edge_index holds source id {bad}, outside [0, {num_nodes}) (num_nodes)"
+        )
+    order = np.argsort(src, kind="stable")
+    indptr = np.zeros(num_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=num_nodes), out=indptr[1:])
+    keep_sorted = np.empty(num_edges, dtype=np.bool_)
+    _prune_kernel(indptr, alpha, d_min, d_max, seed, keep_sorted)
+    keep = np.empty(num_edges, dtype=np.bool_)
+    keep[order] = keep_sorted
+    return torch.from_numpy(keep)
+
+
+def _source_row(edge_index: object) -> np.ndarray:
+    if isinstance(edge_index, Tensor):
+        if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+            raise TypeError(
+                f"edge_index_or_csr must hold integer ids, got {edge_index.dtype}"
+            )
+        edge_index = edge_index.detach().cpu().numpy()
+    if not isinstance(edge_index, np.ndarray):
+        raise TypeError(
+            "edge_index_or_csr must be a [2, E] integer tensor or a CSR, got "
+            f"{type(edge_index).__name__}"
+        )
+    if edge_index.dtype == np.bool_ or not np.issubdtype(edge_index.dtype, np.integer):
+        raise TypeError(
+            f"edge_index_or_csr must hold integer ids, got {edge_index.dtype}"
+        )
+    if edge_index.ndim != 2 or edge_index.shape[0] != 2:
+        raise ValueError(
+            "edge_index_or_csr must have shape [2, num_edges], got "
+            f"{list(edge_index.shape)}"
+        )
+    return np.ascontiguousarray(edge_index[0], dtype=np.int64)
