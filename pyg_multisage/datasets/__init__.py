@@ -1,5 +1,19 @@
 """Datasets: DBLP (AMiner side of OAG), OGB-MAG adapter, synthetic graphs."""
 
-from pyg_multisage.datasets.dblp import DBLP_AREAS, DBLP_RAW_FILES, read_dblp_raw
+from pyg_multisage.datasets.dblp import (
+    DBLP,
+    DBLP_AREAS,
+    DBLP_RAW_FILES,
+    read_dblp_raw,
+    same_author_pairs,
+    split_pairs,
+)
 
-__all__ = ["read_dblp_raw", "DBLP_RAW_FILES", "DBLP_AREAS"]
+__all__ = [
+    "DBLP",
+    "read_dblp_raw",
+    "same_author_pairs",
+    "split_pairs",
+    "DBLP_RAW_FILES",
+    "DBLP_AREAS",
+]

@@ -55,57 +55,60 @@ def test_ids_texts_and_reverse_edges(raw, dblp_dir):
     assert torch.equal(venue_of[0], torch.arange(raw["paper"].num_nodes))
 
 
-def _write_tiny(root: Path) -> None:
-    files = {
-        "paper.txt": "10\tGraph Mining.\n11\tDeep Nets\n12\tB\u00e9zier Queries\n",
-        "author.txt": "5\tAlice\n6\tJ\x00\x00lio\n",
-        "conf.txt": "100\tKDD\n101\tVLDB\n",
-        "term.txt": "1\tgraph\n2\tmining\n3\tqueries\n",
-        "paper_author.txt": "10\t5\n11\t5\n12\t6\n10\t5\n",
-        "paper_conf.txt": "10\t100\n11\t100\n12\t101\n",
-        "paper_term.txt": "10\t1\n10\t2\n12\t3\n",
-        "paper_label.txt": "11\t2\tDeep Nets\n",
-        "author_label.txt": "6\t0\tJulio\n",
-        "conf_label.txt": "101\t0\tVLDB\t\n100\t1\tKDD\t",
-    }
-    for name, text in files.items():
-        enc = "gb18030" if name == "paper.txt" else "latin-1"
-        (root / name).write_bytes(text.encode(enc))
-
-
-def test_tiny_files(tmp_path):
-    _write_tiny(tmp_path)
-    data = read_dblp_raw(tmp_path)
-    assert data["paper"].raw_id.tolist() == [10, 11, 12]
+def test_tiny_files(tiny_dblp_dir):
+    data = read_dblp_raw(tiny_dblp_dir)
+    assert data["paper"].raw_id.tolist() == [10, 11, 12, 13, 14, 15]
     assert data["paper"].title[2] == "B\u00e9zier Queries"
-    assert data["author"].name == ["Alice", "J\ufffdlio"]
-    assert data["paper"].y.tolist() == [-1, 2, -1]
-    assert data["author"].y.tolist() == [-1, 0]
+    assert data["author"].name == ["Alice", "J\ufffdlio", "Bob", "Carol"]
+    assert data["paper"].y.tolist() == [-1, 2, -1, -1, -1, -1]
+    assert data["author"].y.tolist() == [-1, 0, -1, -1]
     assert data["venue"].y.tolist() == [1, 0]
-    # duplicate link (10, 5) removed
+    # the duplicate link (10, 5) is removed; edges sorted
     ei = data["paper", "written_by", "author"].edge_index
-    assert ei.tolist() == [[0, 1, 2], [0, 0, 1]]
-    assert data["author", "writes", "paper"].edge_index.tolist() == [
-        [0, 0, 1],
-        [0, 1, 2],
+    assert ei.t().tolist() == [
+        [0, 0],
+        [1, 0],
+        [2, 1],
+        [2, 2],
+        [3, 0],
+        [3, 1],
+        [4, 2],
+        [5, 3],
     ]
-    assert data["term", "term_of", "paper"].edge_index.tolist() == [
-        [0, 1, 2],
-        [0, 0, 2],
+    rev = data["author", "writes", "paper"].edge_index
+    assert rev.t().tolist() == [
+        [0, 0],
+        [0, 1],
+        [0, 3],
+        [1, 2],
+        [1, 3],
+        [2, 2],
+        [2, 4],
+        [3, 5],
     ]
+    rev = data["term", "term_of", "paper"].edge_index
+    assert rev.t().tolist() == [[0, 0], [0, 3], [1, 0], [1, 4], [2, 2], [2, 3]]
 
 
-def test_bad_input(tmp_path):
+def test_bad_input(tmp_path, make_tiny_dblp):
     with pytest.raises(FileNotFoundError, match="not a folder"):
         read_dblp_raw(tmp_path / "nope")
     with pytest.raises(FileNotFoundError, match="lacks the DBLP files"):
         read_dblp_raw(tmp_path)
-    _write_tiny(tmp_path)
-    (tmp_path / "paper_conf.txt").write_text("10\t100\n99\t100\n")
+    folder = make_tiny_dblp(tmp_path / "a")
+    (folder / "paper_conf.txt").write_text("10\t100\n99\t100\n")
     with pytest.raises(ValueError, match="paper_conf.txt: 1 ids not found"):
-        read_dblp_raw(tmp_path)
-    _write_tiny(tmp_path)
-    (tmp_path / "paper_label.txt").write_text("11\t7\tx\n")
+        read_dblp_raw(folder)
+    folder = make_tiny_dblp(tmp_path / "b")
+    (folder / "paper_label.txt").write_text("11\t7\tx\n")
     with pytest.raises(ValueError, match="labels must lie in 0..3"):
-        read_dblp_raw(tmp_path)
+        read_dblp_raw(folder)
+    folder = make_tiny_dblp(tmp_path / "c")
+    (folder / "conf.txt").write_text("100\tKDD\nx1\tVLDB\n")
+    with pytest.raises(ValueError, match="not an integer"):
+        read_dblp_raw(folder)
+    folder = make_tiny_dblp(tmp_path / "d")
+    (folder / "paper_term.txt").write_text("10\t1\n10\n")
+    with pytest.raises(ValueError, match="expected 2 columns"):
+        read_dblp_raw(folder)
     assert len(DBLP_RAW_FILES) == 10
