@@ -71,27 +71,34 @@ _CHUNK = 8
 
 
 @numba.njit(cache=True)
-def _push_source(s, indptr, indices, alpha, eps, state, queue, touched):
+def _push_source(s, indptr, indices, inv_deg, alpha, eps, state, queue, touched):
     """Forward push from global node ``s``; returns ``(num_touched, hops)``.
 
-    ``state[v] = (p, r, threshold, in_queue)`` must be zero for every node on
-    entry; the touched nodes are listed in ``touched[:num_touched]`` and their
-    state is left for the caller to read and reset. ``hops`` counts edge
-    traversals.
+    ``state[v] = (p(v), r(v) / d(v))`` must be zero for every node on entry.
+    Keeping the degree-scaled residual makes the push test ``r / d >= eps``
+    need no degree lookup: the push from ``v`` adds ``(1 - alpha) r(v) / d(v)
+    * inv_deg[e]`` to the scaled residual of each neighbor, ``inv_deg[e]``
+    being ``1 / d(w)`` for edge ``e = (v, w)``, or ``-1`` when ``w`` is a sink,
+    whose share is absorbed into ``p(w)`` at once. A node is queued when its
+    scaled residual crosses ``eps`` (so no in-queue flag is needed). The
+    touched nodes are listed in ``touched[:num_touched]``; their state is
+    left for the caller to read and reset. ``hops`` counts edge traversals.
     """
     cap = queue.shape[0]
     a = np.float32(alpha)
     keep = np.float32(1.0) - a
-    d = indptr[s + 1] - indptr[s]
-    state[s, 2] = np.float32(eps * d) if d > 0 else np.float32(-1.0)
-    state[s, 1] = np.float32(1.0)
+    e32 = np.float32(eps)
     touched[0] = s
+    d = indptr[s + 1] - indptr[s]
+    if d == 0:  # a sink seed keeps all its mass
+        state[s, 0] = np.float32(1.0)
+        return 1, 0
+    state[s, 1] = np.float32(1.0) / np.float32(d)
     num_touched = 1
     hops = 0
     head = 0
     size = 0
-    if state[s, 1] >= state[s, 2]:
-        state[s, 3] = np.float32(1.0)
+    if state[s, 1] >= e32:
         queue[0] = s
         size = 1
     while size > 0:
@@ -100,30 +107,27 @@ def _push_source(s, indptr, indices, alpha, eps, state, queue, touched):
         if head == cap:
             head = 0
         size -= 1
-        state[v, 3] = np.float32(0.0)
-        rv = state[v, 1]
+        rs = state[v, 1]
         state[v, 1] = np.float32(0.0)
         start = indptr[v]
         end = indptr[v + 1]
-        if end == start:  # a sink keeps the walk until it restarts
-            state[v, 0] += rv
-            continue
-        state[v, 0] += a * rv
-        share = keep * rv / np.float32(end - start)
+        state[v, 0] += a * rs * np.float32(end - start)
+        share = keep * rs
         hops += end - start
         for e in range(start, end):
             w = indices[e]
-            thr = state[w, 2]
-            if thr == 0.0:  # first touch: remember the threshold
-                dw = indptr[w + 1] - indptr[w]
-                thr = np.float32(eps * dw) if dw > 0 else np.float32(-1.0)
-                state[w, 2] = thr
+            f = inv_deg[e]
+            pw = state[w, 0]
+            old = state[w, 1]
+            if pw == 0.0 and old == 0.0:
                 touched[num_touched] = w
                 num_touched += 1
-            rw = state[w, 1] + share
-            state[w, 1] = rw
-            if rw >= thr and state[w, 3] == 0.0:
-                state[w, 3] = np.float32(1.0)
+            if f < 0.0:  # sink: it keeps the walk until it restarts
+                state[w, 0] = pw + share
+                continue
+            new = old + share * f
+            state[w, 1] = new
+            if new >= e32 and old < e32:
                 tail = head + size
                 if tail >= cap:
                     tail -= cap
@@ -137,6 +141,7 @@ def _ppr_kernel(
     seeds,
     indptr,
     indices,
+    inv_deg,
     alpha,
     eps,
     type_lo,
@@ -166,7 +171,7 @@ def _ppr_kernel(
         th = heap[tid]
         for i in range(c * _CHUNK, min((c + 1) * _CHUNK, num_seeds)):
             s = seeds[i]
-            m_all, h = _push_source(s, indptr, indices, alpha, eps, st, tq, tt)
+            m_all, h = _push_source(s, indptr, indices, inv_deg, alpha, eps, st, tq, tt)
             hops[i] = h
             for j in range(type_lo.shape[0]):
                 lo = type_lo[j]
@@ -193,8 +198,6 @@ def _ppr_kernel(
                 v = tt[q]
                 st[v, 0] = 0.0
                 st[v, 1] = 0.0
-                st[v, 2] = 0.0
-                st[v, 3] = 0.0
 
 
 def _offsets(csr: HeteroCSR) -> dict[str, int]:
@@ -207,8 +210,10 @@ def _offsets(csr: HeteroCSR) -> dict[str, int]:
 
 def _merged_csr(
     csr: HeteroCSR, relations: tuple[EdgeType, ...]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Out-CSR of the subgraph induced by :obj:`relations` over global ids."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-CSR ``(indptr, indices, inv_deg)`` of the subgraph induced by
+    :obj:`relations` over global ids; ``inv_deg[e]`` is ``1 / d(w)`` for the
+    edge's head ``w``, or ``-1`` when ``w`` has no out-edge (a sink)."""
     off = _offsets(csr)
     n = sum(csr.num_nodes.values())
     idx_dtype = np.int32 if n < 2**31 else np.int64
@@ -221,8 +226,12 @@ def _merged_csr(
     dst = np.concatenate(dsts) if dsts else np.zeros(0, np.int64)
     order = np.argsort(src, kind="stable")
     indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
-    return indptr, np.ascontiguousarray(dst[order], dtype=idx_dtype)
+    deg = np.bincount(src, minlength=n)
+    np.cumsum(deg, out=indptr[1:])
+    indices = np.ascontiguousarray(dst[order], dtype=idx_dtype)
+    head_deg = deg[indices].astype(np.float32)
+    inv_deg = np.where(head_deg > 0, 1.0 / np.maximum(head_deg, 1), -1.0)
+    return indptr, indices, inv_deg.astype(np.float32)
 
 
 def _check_relations(
@@ -338,8 +347,8 @@ def _ppr_topk(
     seeds_np = as_index_array(seeds, "seeds", csr.num_nodes[source_type])
 
     off = _offsets(csr)
-    indptr, indices = csr.cached(
-        ("ppr_topk.merged_csr", rels), lambda: _merged_csr(csr, rels)
+    indptr, indices, inv_deg = csr.cached(
+        ("ppr_topk.merged_csr.v2", rels), lambda: _merged_csr(csr, rels)
     )
     n = len(indptr) - 1
     types = list(ks)
@@ -365,13 +374,14 @@ def _ppr_topk(
                     gseeds,
                     indptr,
                     indices,
+                    inv_deg,
                     alpha,
                     eps,
                     type_lo,
                     type_hi,
                     type_k,
                     type_col,
-                    np.zeros((nt, n, 4), dtype=np.float32),
+                    np.zeros((nt, n, 2), dtype=np.float32),
                     np.empty((nt, n), dtype=indices.dtype),
                     np.empty((nt, n), dtype=indices.dtype),
                     np.empty((nt, n), dtype=indices.dtype),
