@@ -339,8 +339,8 @@ def _remote_edge_attr(
     feature_store: FeatureStore, et: EdgeType, key: str, num_edges: int
 ) -> Tensor | None:
     try:
-        value = feature_store.get_tensor(group_name=et, attr_name=key)
-    except (KeyError, AttributeError, ValueError):
+        value = feature_store.get_tensor(group_name=et, attr_name=key, index=None)
+    except KeyError:  # not stored
         return None
     if value is None:
         return None
