@@ -20,15 +20,18 @@ def _keys(src: Tensor, dst: Tensor, num_dst: int) -> Tensor:
     return src * max(num_dst, 1) + dst
 
 
-def _lookup(keys: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
-    """Position of every query in :obj:`keys` and whether it was found."""
-    order = torch.argsort(keys)
-    sorted_keys = keys[order]
-    pos = torch.searchsorted(sorted_keys, queries).clamp(max=max(keys.numel() - 1, 0))
+def _consistent(keys: Tensor, priority: Tensor, mask: Tensor) -> Tensor:
+    """Every edge takes the decision of the edge of lowest :obj:`priority`
+    sharing its (pair) key, so copies and reverses agree."""
     if keys.numel() == 0:
-        return pos, torch.zeros_like(queries, dtype=torch.bool)
-    found = sorted_keys[pos] == queries
-    return order[pos], found
+        return mask
+    uniq, inv = torch.unique(keys, return_inverse=True)
+    perm = torch.argsort(priority)
+    rank = torch.empty_like(perm)
+    rank[perm] = torch.arange(perm.numel())
+    first = torch.full((uniq.numel(),), perm.numel(), dtype=torch.long)
+    first.scatter_reduce_(0, inv, rank, "amin")
+    return mask[perm[first][inv]]
 
 
 def find_reverse(
@@ -52,16 +55,19 @@ def find_reverse(
 
 def _apply(store: EdgeStorage, mask: Tensor) -> None:
     num_edges = mask.numel()
-    for key, value in list(store.items()):
-        if key == "edge_index":
-            store.edge_index = value[:, mask]
-        elif (
-            isinstance(value, Tensor)
-            and store.is_edge_attr(key)
-            and value.dim() > 0
-            and value.size(0) == num_edges
-        ):
-            store[key] = value[mask]
+    keys = [  # decided before anything changes the store's edge count
+        key
+        for key, value in store.items()
+        if key != "edge_index"
+        and isinstance(value, Tensor)
+        and store.is_edge_attr(key)
+        and value.dim() > 0
+        and value.size(0) == num_edges
+    ]
+    if "edge_index" in store:
+        store.edge_index = store.edge_index[:, mask]
+    for key in keys:
+        store[key] = store[key][mask]
 
 
 class DegreePrune(BaseTransform):
@@ -76,11 +82,12 @@ class DegreePrune(BaseTransform):
     together. For an edge type and its reverse (``(dst, 'rev_' + rel, src)``,
     or the only edge type from ``dst`` to ``src``) the edge type met first
     decides with its source nodes' degrees and the reverse edge ``(v, u)``
-    follows ``(u, v)``; reverse edges without a counterpart decide on their
-    own. Within a relation between nodes of one type (e.g. an undirected
-    citation graph storing both directions) the pair :math:`\{u, v\}` follows
-    the decision for the edge from :math:`\min(u, v)` to :math:`\max(u, v)`
-    when that edge exists. Nodes are never removed (:math:`N_s` only matters
+    follows (the first stored copy of) ``(u, v)``; reverse edges without a
+    counterpart decide on their own. Within a relation between nodes of one
+    type (e.g. an undirected citation graph storing both directions) the pair
+    :math:`\{u, v\}` follows the decision for the first stored edge from
+    :math:`\min(u, v)` to :math:`\max(u, v)` when there is one. Duplicate
+    edges share one decision. Nodes are never removed (:math:`N_s` only matters
     for isolated nodes, which PyG keeps).
 
     Args:
@@ -126,13 +133,10 @@ class DegreePrune(BaseTransform):
     def _symmetric_mask(self, edge_index: Tensor, num_nodes: int) -> Tensor:
         mask = self._mask(edge_index, num_nodes)
         src, dst = edge_index[0], edge_index[1]
-        backward = src > dst  # follows (dst, src) when stored
-        if bool(backward.any()):
-            keys = _keys(src, dst, num_nodes)
-            pos, found = _lookup(keys, _keys(dst[backward], src[backward], num_nodes))
-            idx = backward.nonzero().view(-1)
-            mask[idx[found]] = mask[pos[found]]
-        return mask
+        lo, hi = torch.minimum(src, dst), torch.maximum(src, dst)
+        num_edges = src.numel()
+        priority = (src > dst).long() * num_edges + torch.arange(num_edges)
+        return _consistent(_keys(lo, hi, num_nodes), priority, mask)
 
     def forward(self, data: HeteroData | Data) -> HeteroData | Data:
         if isinstance(data, Data):
@@ -182,10 +186,13 @@ class DegreePrune(BaseTransform):
                     rei = data[rev].edge_index
                     rmask = self._mask(rei, data[dst_t].num_nodes)
                     n_dst = data[dst_t].num_nodes
-                    pos, found = _lookup(
-                        _keys(ei[0], ei[1], n_dst), _keys(rei[1], rei[0], n_dst)
+                    keys = torch.cat(
+                        [_keys(ei[0], ei[1], n_dst), _keys(rei[1], rei[0], n_dst)]
                     )
-                    rmask[found] = mask[pos[found]]
+                    both = _consistent(
+                        keys, torch.arange(keys.numel()), torch.cat([mask, rmask])
+                    )
+                    mask, rmask = both[: mask.numel()], both[mask.numel() :]
                     _apply(data[rev], rmask)
                 _apply(data[et], mask)
         return data

@@ -1,0 +1,132 @@
+"""Transforms write the contract's edge layout and validate their input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import random_bipartite
+from torch_geometric.data import Data
+
+from pyg_multisage.graph import HeteroCSR
+from pyg_multisage.sampling.ppr import ppr_topk
+from pyg_multisage.sampling.walks import contextual_walk, pinsage_walk
+from pyg_multisage.transforms import (
+    ContextualWalkNeighbors,
+    DegreePrune,
+    PinSageNeighbors,
+    PPRNeighbors,
+)
+from pyg_multisage.transforms import neighbors as neighbors_module
+
+
+def check_layout(store, num_egos):
+    ei, w = store.edge_index, store.edge_weight
+    assert ei.dtype == torch.long and w.dtype == torch.float32
+    ego = ei[1]
+    assert bool((ego[1:] >= ego[:-1]).all())
+    same = ego[1:] == ego[:-1]
+    assert bool((w[1:][same] <= w[:-1][same]).all())
+    assert int(ego.max()) < num_egos
+
+
+def test_contextual_walk_neighbors(monkeypatch):
+    monkeypatch.setattr(neighbors_module, "CHUNK", 7)  # chunking changes nothing
+    data = random_bipartite(30, 8, 90, seed=1)
+    t = ContextualWalkNeighbors("pin", "board", num_walks=15, num_neighbors=3, seed=2)
+    out = t(data)
+    et = ("pin", "walk_via_board", "pin")
+    assert et not in data.edge_types  # input untouched
+    store = out[et]
+    check_layout(store, 30)
+    assert store.context_type == "board" and store.context.dtype == torch.long
+    table = contextual_walk(
+        HeteroCSR.from_data(data),
+        torch.arange(30),
+        target="pin",
+        context="board",
+        num_walks=15,
+        num_neighbors=3,
+        seed=2,
+    )
+    assert torch.equal(store.edge_index, table.edge_index())
+    assert torch.equal(store.edge_weight, table.weight)
+    assert torch.equal(store.context, table.context)
+    assert "num_walks=15" in repr(t)
+
+
+def test_pinsage_and_ppr_neighbors():
+    data = random_bipartite(30, 8, 90, seed=1)
+    out = PinSageNeighbors("pin", "board", num_walks=10, num_neighbors=4)(data)
+    table = pinsage_walk(
+        HeteroCSR.from_data(data),
+        torch.arange(30),
+        target="pin",
+        context="board",
+        num_walks=10,
+        num_neighbors=4,
+    )
+    store = out["pin", "pinsage", "pin"]
+    check_layout(store, 30)
+    assert "context" not in store
+    assert torch.equal(store.edge_index, table.edge_index())
+    rels = [("pin", "in", "board"), ("board", "has", "pin")]
+    t = PPRNeighbors("pin", {"pb": rels}, {"pb": {"pin": 3, "board": 2}})
+    out = t(data)
+    tables = ppr_topk(
+        HeteroCSR.from_data(data),
+        torch.arange(30),
+        source_type="pin",
+        relations=rels,
+        top_k={"pin": 3, "board": 2},
+    )
+    for nt in ("pin", "board"):
+        store = out[nt, "ppr_pb", "pin"]
+        check_layout(store, 30)
+        assert torch.equal(store.edge_index, tables[nt].edge_index())
+        assert torch.equal(store.edge_weight, tables[nt].weight)
+    assert "ppr_pb" not in repr(data.edge_types) and "alpha=0.15" in repr(t)
+
+
+def test_validation_names_what_is_missing():
+    data = random_bipartite()
+    with pytest.raises(ValueError, match="'shelf'"):
+        ContextualWalkNeighbors("pin", "shelf")(data)
+    data["shelf"].num_nodes = 3
+    with pytest.raises(ValueError, match="no edge type connects 'pin' and 'shelf'"):
+        ContextualWalkNeighbors("pin", "shelf")(data)
+    with pytest.raises(ValueError, match="relation subset 'x'"):
+        PPRNeighbors("pin", {"x": [("pin", "likes", "board")]}, {"x": {"pin": 2}})(data)
+    with pytest.raises(ValueError, match="one entry per relation subset"):
+        PPRNeighbors("pin", {"x": []}, {"y": {"pin": 2}})
+    with pytest.raises(TypeError, match="HeteroData"):
+        ContextualWalkNeighbors("pin", "board")(Data())
+    with pytest.raises(ValueError, match="not in the data"):
+        DegreePrune(edge_types=[("pin", "x", "board")])(data)
+
+
+def test_degree_prune_keeps_reverse_edges_consistent():
+    data = random_bipartite(30, 4, 100, seed=3)  # boards of high degree
+    data["pin", "in", "board"].edge_attr = torch.arange(
+        data["pin", "in", "board"].num_edges
+    ).float()
+    gen = torch.Generator().manual_seed(0)
+    cites = torch.randint(0, 30, (2, 80), generator=gen)
+    cites = torch.cat([cites, cites.flip(0)], 1)
+    data["pin", "cites", "pin"].edge_index = cites
+    t = DegreePrune(alpha=0.3, d_min=2, seed=1)
+    out = t(data)
+    fwd = out["pin", "in", "board"].edge_index
+    rev = out["board", "has", "pin"].edge_index
+    assert 0 < fwd.size(1) < data["pin", "in", "board"].num_edges
+    assert set(map(tuple, fwd.t().tolist())) == set(
+        map(tuple, rev.flip(0).t().tolist())
+    )
+    kept = out["pin", "in", "board"].edge_attr.long()  # attributes follow
+    assert torch.equal(data["pin", "in", "board"].edge_index[:, kept], fwd)
+    pairs = set(map(tuple, out["pin", "cites", "pin"].edge_index.t().tolist()))
+    assert all((v, u) in pairs for u, v in pairs)
+    assert out["pin", "cites", "pin"].num_edges < cites.size(1)
+    assert data["pin", "in", "board"].num_edges == data["board", "has", "pin"].num_edges
+    again = DegreePrune(alpha=0.3, d_min=2, seed=1)(data)
+    assert torch.equal(again["pin", "in", "board"].edge_index, fwd)
+    assert "d_min=2" in repr(t)
