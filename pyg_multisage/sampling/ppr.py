@@ -71,18 +71,25 @@ _CHUNK = 8
 
 
 @numba.njit(cache=True)
-def _push_source(s, indptr, indices, inv_deg, alpha, eps, state, queue, touched):
-    """Forward push from global node ``s``; returns ``(num_touched, hops)``.
+def _push_source(s, indptr, edges, edges_f, alpha, eps, state, queue, touched, scored):
+    """Forward push from global node ``s``; returns
+    ``(num_touched, num_scored, hops)``.
 
     ``state[v] = (p(v), r(v) / d(v))`` must be zero for every node on entry.
     Keeping the degree-scaled residual makes the push test ``r / d >= eps``
     need no degree lookup: the push from ``v`` adds ``(1 - alpha) r(v) / d(v)
-    * inv_deg[e]`` to the scaled residual of each neighbor, ``inv_deg[e]``
-    being ``1 / d(w)`` for edge ``e = (v, w)``, or ``-1`` when ``w`` is a sink,
-    whose share is absorbed into ``p(w)`` at once. A node is queued when its
+    * f`` to the scaled residual of each neighbor ``w``, where edge ``e`` is
+    stored as ``edges[e] = (w, f)`` (``f`` in ``edges_f[e, 1]``, a float view
+    of the same memory, so one cache line serves both) with ``f = 1 / d(w)``,
+    or ``-1`` when ``w`` is a sink, whose share is absorbed into ``p(w)`` at
+    once. A node is queued when its
     scaled residual crosses ``eps`` (so no in-queue flag is needed). The
     touched nodes are listed in ``touched[:num_touched]``; their state is
     left for the caller to read and reset. ``hops`` counts edge traversals.
+    ``scored[:num_scored]`` lists the nodes with ``p > 0`` (pushed at least
+    once, or sinks reached), the only candidates of the top-k. ``queue`` and
+    ``touched`` need length ``n + 1``: the branch-free writes use one slot
+    beyond the live entries.
     """
     cap = queue.shape[0]
     a = np.float32(alpha)
@@ -92,9 +99,11 @@ def _push_source(s, indptr, indices, inv_deg, alpha, eps, state, queue, touched)
     d = indptr[s + 1] - indptr[s]
     if d == 0:  # a sink seed keeps all its mass
         state[s, 0] = np.float32(1.0)
-        return 1, 0
+        scored[0] = s
+        return 1, 1, 0
     state[s, 1] = np.float32(1.0) / np.float32(d)
     num_touched = 1
+    num_scored = 0
     hops = 0
     head = 0
     size = 0
@@ -111,37 +120,42 @@ def _push_source(s, indptr, indices, inv_deg, alpha, eps, state, queue, touched)
         state[v, 1] = np.float32(0.0)
         start = indptr[v]
         end = indptr[v + 1]
-        state[v, 0] += a * rs * np.float32(end - start)
+        pv = state[v, 0]
+        if pv == 0.0:
+            scored[num_scored] = v
+            num_scored += 1
+        state[v, 0] = pv + a * rs * np.float32(end - start)
         share = keep * rs
         hops += end - start
         for e in range(start, end):
-            w = indices[e]
-            f = inv_deg[e]
+            w = edges[e, 0]
+            f = edges_f[e, 1]
             pw = state[w, 0]
             old = state[w, 1]
-            if pw == 0.0 and old == 0.0:
-                touched[num_touched] = w
-                num_touched += 1
+            touched[num_touched] = w  # kept only on first touch (branch-free)
+            num_touched += (pw == 0.0) & (old == 0.0)
             if f < 0.0:  # sink: it keeps the walk until it restarts
+                if pw == 0.0:
+                    scored[num_scored] = w
+                    num_scored += 1
                 state[w, 0] = pw + share
                 continue
             new = old + share * f
             state[w, 1] = new
-            if new >= e32 and old < e32:
-                tail = head + size
-                if tail >= cap:
-                    tail -= cap
-                queue[tail] = w
-                size += 1
-    return num_touched, hops
+            tail = head + size  # queued only when crossing eps (branch-free)
+            if tail >= cap:
+                tail -= cap
+            queue[tail] = w
+            size += (new >= e32) & (old < e32)
+    return num_touched, num_scored, hops
 
 
 @numba.njit(cache=True, parallel=True)
 def _ppr_kernel(
     seeds,
     indptr,
-    indices,
-    inv_deg,
+    edges,
+    edges_f,
     alpha,
     eps,
     type_lo,
@@ -151,6 +165,7 @@ def _ppr_kernel(
     state,
     queue,
     touched,
+    scored,
     ids_buf,
     score_buf,
     heap,
@@ -166,20 +181,23 @@ def _ppr_kernel(
         st = state[tid]
         tq = queue[tid]
         tt = touched[tid]
+        tp = scored[tid]
         tb = ids_buf[tid]
         ts = score_buf[tid]
         th = heap[tid]
         for i in range(c * _CHUNK, min((c + 1) * _CHUNK, num_seeds)):
             s = seeds[i]
-            m_all, h = _push_source(s, indptr, indices, inv_deg, alpha, eps, st, tq, tt)
+            m_all, m_p, h = _push_source(
+                s, indptr, edges, edges_f, alpha, eps, st, tq, tt, tp
+            )
             hops[i] = h
             for j in range(type_lo.shape[0]):
                 lo = type_lo[j]
                 hi = type_hi[j]
                 m = 0
-                for q in range(m_all):
-                    v = tt[q]
-                    if v >= lo and v < hi and v != s and st[v, 0] > 0.0:
+                for q in range(m_p):
+                    v = tp[q]
+                    if v >= lo and v < hi and v != s:
                         tb[m] = v
                         ts[m] = st[v, 0]
                         m += 1
@@ -210,10 +228,11 @@ def _offsets(csr: HeteroCSR) -> dict[str, int]:
 
 def _merged_csr(
     csr: HeteroCSR, relations: tuple[EdgeType, ...]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Out-CSR ``(indptr, indices, inv_deg)`` of the subgraph induced by
-    :obj:`relations` over global ids; ``inv_deg[e]`` is ``1 / d(w)`` for the
-    edge's head ``w``, or ``-1`` when ``w`` has no out-edge (a sink)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-CSR ``(indptr, edges)`` of the subgraph induced by
+    :obj:`relations` over global ids. ``edges[e] = (w, bits of f)``: the head
+    ``w`` and, as the bits of a float of the same width, ``f = 1 / d(w)``, or
+    ``-1`` when ``w`` has no out-edge (a sink)."""
     off = _offsets(csr)
     n = sum(csr.num_nodes.values())
     idx_dtype = np.int32 if n < 2**31 else np.int64
@@ -229,9 +248,16 @@ def _merged_csr(
     deg = np.bincount(src, minlength=n)
     np.cumsum(deg, out=indptr[1:])
     indices = np.ascontiguousarray(dst[order], dtype=idx_dtype)
-    head_deg = deg[indices].astype(np.float32)
+    head_deg = deg[indices].astype(np.float64)
     inv_deg = np.where(head_deg > 0, 1.0 / np.maximum(head_deg, 1), -1.0)
-    return indptr, indices, inv_deg.astype(np.float32)
+    edges = np.empty((len(indices), 2), dtype=idx_dtype)
+    edges[:, 0] = indices
+    edges.view(_float_view(idx_dtype))[:, 1] = inv_deg
+    return indptr, edges
+
+
+def _float_view(int_dtype: np.dtype) -> type:
+    return np.float32 if np.dtype(int_dtype) == np.int32 else np.float64
 
 
 def _check_relations(
@@ -347,8 +373,8 @@ def _ppr_topk(
     seeds_np = as_index_array(seeds, "seeds", csr.num_nodes[source_type])
 
     off = _offsets(csr)
-    indptr, indices, inv_deg = csr.cached(
-        ("ppr_topk.merged_csr.v2", rels), lambda: _merged_csr(csr, rels)
+    indptr, edges = csr.cached(
+        ("ppr_topk.merged_csr", rels), lambda: _merged_csr(csr, rels)
     )
     n = len(indptr) - 1
     types = list(ks)
@@ -360,7 +386,7 @@ def _ppr_topk(
         np.cumsum(type_k[:-1], out=type_col[1:])
     total_k = int(type_k.sum())
     num_seeds = len(seeds_np)
-    gseeds = (seeds_np + off[source_type]).astype(indices.dtype)
+    gseeds = (seeds_np + off[source_type]).astype(edges.dtype)
 
     out_nbr = np.zeros((num_seeds, total_k), dtype=np.int64)
     out_score = np.zeros((num_seeds, total_k), dtype=np.float32)
@@ -373,8 +399,8 @@ def _ppr_topk(
                 _ppr_kernel(
                     gseeds,
                     indptr,
-                    indices,
-                    inv_deg,
+                    edges,
+                    edges.view(_float_view(edges.dtype)),
                     alpha,
                     eps,
                     type_lo,
@@ -382,9 +408,10 @@ def _ppr_topk(
                     type_k,
                     type_col,
                     np.zeros((nt, n, 2), dtype=np.float32),
-                    np.empty((nt, n), dtype=indices.dtype),
-                    np.empty((nt, n), dtype=indices.dtype),
-                    np.empty((nt, n), dtype=indices.dtype),
+                    np.empty((nt, n + 1), dtype=edges.dtype),  # slack for the
+                    np.empty((nt, n + 1), dtype=edges.dtype),  # branch-free writes
+                    np.empty((nt, n), dtype=edges.dtype),
+                    np.empty((nt, n), dtype=edges.dtype),
                     np.empty((nt, n), dtype=np.float32),
                     np.empty((nt, max(1, int(type_k.max(initial=0)))), np.int64),
                     out_nbr,

@@ -112,22 +112,34 @@ def test_push_error_bound_every_node(graph_seed, relations, eps):
 def test_push_invariant_and_termination():
     csr = random_graph(3)
     for rels in (tuple(sorted(ALL)), tuple(sorted(A_B[:1] + A_C + B_B))):
-        indptr, indices, inv_deg = _merged_csr(csr, rels)
+        indptr, edges = _merged_csr(csr, rels)
+        indices, inv_deg = edges[:, 0], edges.view(np.float32)[:, 1]
         alpha, eps = 0.15, 1e-3
         pi, off, deg = exact_ppr(csr, rels, alpha)
         n = len(indptr) - 1
         np.testing.assert_allclose(inv_deg, np.where(deg > 0, 1 / deg, -1)[indices])
         for s in range(0, n, 3):
             state = np.zeros((n, 2), np.float32)
-            queue = np.empty(n, indices.dtype)
-            touched = np.empty(n, indices.dtype)
-            m, hops = _push_source(
-                s, indptr, indices, inv_deg, alpha, eps, state, queue, touched
+            queue = np.empty(n + 1, indices.dtype)
+            touched = np.empty(n + 1, indices.dtype)
+            scored = np.empty(n, indices.dtype)
+            m, m_p, hops = _push_source(
+                s,
+                indptr,
+                edges,
+                edges.view(np.float32),
+                alpha,
+                eps,
+                state,
+                queue,
+                touched,
+                scored,
             )
             p = state[:, 0].astype(np.float64)
             r = state[:, 1].astype(np.float64) * deg  # stored scaled by 1 / d
             assert len(set(touched[:m].tolist())) == m
             assert ((p > 0) | (r > 0)).sum() == m  # exactly the touched nodes
+            assert sorted(scored[:m_p]) == np.flatnonzero(p > 0).tolist()
             # ACL invariant: pi_s = p + sum_u r(u) pi_u ; at the end r(u) < eps d(u)
             # (sinks absorb at once: r = 0 there).
             np.testing.assert_allclose(p + r @ pi, pi[s], atol=1e-5)
