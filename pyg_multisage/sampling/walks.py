@@ -28,10 +28,12 @@ split or seed order.
 
 **Performance.** Hops are latency-bound random reads. The kernel advances
 :data:`LANES` walks of one seed in lockstep, one hop at a time over all lanes,
-so that the reads of independent walks overlap; visit counters, dominant
-context state and touched lists are per-thread scratch reused across the seeds
-of a chunk (reset through the touched list, never by scanning all nodes); the
-top-k is selected from the touched list only. The CSR arrays are walked as
+so that the reads of independent walks overlap; visit counters and dominant
+context state are per-thread scratch rows (``int32``, allocated once per call
+with ``np.zeros``, so untouched pages cost nothing) reused across all seeds a
+thread handles and reset through the touched list, never by scanning all
+nodes; the top-k is selected from the touched list only. Seeds are split into
+chunks of 64 for ``prange``. The CSR arrays are walked as
 ``int32`` copies when the ids fit (built once per graph view through
 :meth:`~pyg_multisage.graph.HeteroCSR.cached`): half the cache footprint.
 """
@@ -101,7 +103,8 @@ def _vote(ctx, dom, u, c):
 
     A Boyer–Moore majority vote over the contexts of the walks ending in
     ``u``: agree -> ``dom += 1``; disagree -> ``dom -= 1``, or, when ``dom``
-    is already 0, ``c`` becomes the candidate with ``dom = 1``.
+    is already 0, ``c`` becomes the candidate with ``dom = 1``. The kernel
+    stores context ``id + 1`` (``0``: none yet, so scratch starts zeroed).
     """
     if ctx[u] == c:
         dom[u] += 1
@@ -116,11 +119,11 @@ def _vote(ctx, dom, u, c):
 def vote_stream(contexts):
     """The dominant context :func:`_vote` picks from a stream of contexts of
     one (seed, neighbor) pair (``-1`` for an empty stream); for tests."""
-    ctx = np.full(1, -1, np.int64)
+    ctx = np.zeros(1, np.int64)
     dom = np.zeros(1, np.int64)
     for c in contexts:
-        _vote(ctx, dom, 0, c)
-    return ctx[0]
+        _vote(ctx, dom, 0, c + 1)
+    return ctx[0] - 1
 
 
 @numba.njit(cache=True)
@@ -145,7 +148,6 @@ def _walk_kernel(
     ptr_ct,
     idx_ct,
     cw_ct,
-    num_targets,
     num_walks,
     num_traversals,
     prob,
@@ -153,6 +155,9 @@ def _walk_kernel(
     every_traversal,
     k,
     seed,
+    cnt_s,
+    ctx_s,
+    dom_s,
     out_nbr,
     out_w,
     out_ctx,
@@ -175,9 +180,10 @@ def _walk_kernel(
     max_touched = num_walks * per_walk
     track = not every_traversal
     for chunk in numba.prange(num_chunks):
-        cnt = np.zeros(num_targets, np.int32)
-        ctx = np.full(num_targets if track else 0, -1, np.int64)
-        dom = np.zeros(num_targets if track else 0, np.int32)
+        tid = numba.get_thread_id()
+        cnt = cnt_s[tid]
+        ctx = ctx_s[tid]
+        dom = dom_s[tid]
         touched = np.empty(max_touched, np.int64)
         score = np.empty(max_touched, np.int64)
         heap = np.empty(k, np.int64)
@@ -245,7 +251,7 @@ def _walk_kernel(
                             touched[m] = u
                             m += 1
                         cnt[u] += 1
-                        _vote(ctx, dom, u, first[lane])
+                        _vote(ctx, dom, u, first[lane] + 1)
             # Top-k over the touched nodes only, then reset the scratch.
             for j in range(m):
                 score[j] = cnt[touched[j]]
@@ -255,13 +261,13 @@ def _walk_kernel(
                 out_nbr[i, j] = u
                 out_w[i, j] = score[heap[j]]
                 if track:
-                    out_ctx[i, j] = ctx[u]
+                    out_ctx[i, j] = ctx[u] - 1
             out_cnt[i] = n
             for j in range(m):
                 u = touched[j]
                 cnt[u] = 0
                 if track:
-                    ctx[u] = -1
+                    ctx[u] = 0
                     dom[u] = 0
 
 
@@ -322,6 +328,15 @@ def _run(
     out_ctx = np.empty((num_seeds, k) if track else (0, 0), np.int64)
     out_cnt = np.zeros(num_seeds, np.int64)
     if num_seeds:
+        # Per-thread scratch, one row per Numba thread (zeroed by calloc: the
+        # pages a call never touches cost nothing; the kernel leaves the rows
+        # zeroed again through its touched lists).
+        rows = numba.config.NUMBA_NUM_THREADS
+        n = csr.num_nodes[target]
+        ctx_dtype = np.int32 if csr.num_nodes[context] < 2**31 - 1 else np.int64
+        cnt = np.zeros((rows, n), np.int32)
+        ctx = np.zeros((rows, n if track else 0), ctx_dtype)
+        dom = np.zeros((rows, n if track else 0), np.int32)
         with _num_threads(threads):
             _walk_kernel(
                 seeds,
@@ -331,7 +346,6 @@ def _run(
                 ptr_ct,
                 idx_ct,
                 cw_ct,
-                csr.num_nodes[target],
                 num_walks,
                 num_traversals,
                 prob,
@@ -339,6 +353,9 @@ def _run(
                 not restart,
                 k,
                 seed,
+                cnt,
+                ctx,
+                dom,
                 out_nbr,
                 out_w,
                 out_ctx,
