@@ -33,9 +33,10 @@ context state are per-thread scratch rows (``int32``, allocated once per call
 with ``np.zeros``, so untouched pages cost nothing) reused across all seeds a
 thread handles and reset through the touched list, never by scanning all
 nodes; the top-k is selected from the touched list only. Seeds are split into
-chunks of 64 for ``prange``. The CSR arrays are walked as
-``int32`` copies when the ids fit (built once per graph view through
-:meth:`~pyg_multisage.graph.HeteroCSR.cached`): half the cache footprint.
+chunks of 64 for ``prange``. The CSR arrays are walked as ``int32`` copies
+when ids and offsets fit (built once per graph view through
+:meth:`~pyg_multisage.graph.HeteroCSR.cached`; half the cache footprint of the
+``int64`` arrays, for about 1.5x the relation's CSR memory in total).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ __all__ = ["contextual_walk", "pinsage_walk", "LANES"]
 
 #: Number of walks of one seed advanced in lockstep.
 LANES = 16
-#: Seeds per parallel work item (scratch is allocated once per chunk).
+#: Seeds per parallel work item of the prange loop.
 _CHUNK = 64
 
 
