@@ -87,6 +87,9 @@ def test_multisage_three_context_types_and_missing_store():
     assert torch.isfinite(model(multisage_batch([0, 1]))).all()
     with pytest.raises(ValueError, match="context_type"):
         model.contextual_embedding(batch["paper"].x, batch["venue"].x[0])
+    del batch[KW_ET].context
+    with pytest.raises(ValueError, match="no 'context'"):
+        model(batch)
 
 
 def test_multisage_embed_over_loader():

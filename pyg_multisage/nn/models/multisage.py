@@ -134,6 +134,11 @@ class MultiSage(torch.nn.Module):
                 xc[c] = self.context_mlp[c](x.new_zeros(0, self._ctx_in(c)))
             if et in batch.edge_types:
                 es = batch[et]
+                if "context" not in es:
+                    raise ValueError(
+                        f"batch[{et}] has no 'context' (the per-edge index into "
+                        f"batch[{c!r}]); was it written by ContextualWalkNeighbors?"
+                    )
                 edge_index, context = es.edge_index, es.context
                 weight = es.get("edge_weight")
             else:
