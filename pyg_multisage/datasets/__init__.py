@@ -8,12 +8,18 @@ from pyg_multisage.datasets.dblp import (
     same_author_pairs,
     split_pairs,
 )
+from pyg_multisage.datasets.synthetic import (
+    SyntheticMultipartite,
+    synthetic_multipartite,
+)
 
 __all__ = [
     "DBLP",
     "read_dblp_raw",
     "same_author_pairs",
     "split_pairs",
+    "SyntheticMultipartite",
+    "synthetic_multipartite",
     "DBLP_RAW_FILES",
     "DBLP_AREAS",
 ]
