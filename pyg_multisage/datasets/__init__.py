@@ -8,6 +8,11 @@ from pyg_multisage.datasets.dblp import (
     same_author_pairs,
     split_pairs,
 )
+from pyg_multisage.datasets.ogbn_mag import (
+    OGBN_MAG_CONTEXTS,
+    ogbn_mag,
+    to_target_context,
+)
 from pyg_multisage.datasets.synthetic import (
     SyntheticMultipartite,
     synthetic_multipartite,
@@ -18,6 +23,9 @@ __all__ = [
     "read_dblp_raw",
     "same_author_pairs",
     "split_pairs",
+    "ogbn_mag",
+    "to_target_context",
+    "OGBN_MAG_CONTEXTS",
     "SyntheticMultipartite",
     "synthetic_multipartite",
     "DBLP_RAW_FILES",
