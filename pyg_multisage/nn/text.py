@@ -322,7 +322,9 @@ class HashedTokenizer:
         flat = [w for words in words_per_text for w in words]
         word_ptr = np.zeros(len(flat) + 1, dtype=np.int64)
         np.cumsum([len(w) for w in flat], out=word_ptr[1:])
-        cps = np.frombuffer("".join(flat).encode("utf-32-le"), dtype=np.uint32)
+        cps = np.frombuffer(
+            "".join(flat).encode("utf-32-le", "surrogatepass"), dtype=np.uint32
+        )
         return np.ascontiguousarray(cps), word_ptr, text_ptr
 
     def ids_and_ptr(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
