@@ -499,13 +499,105 @@ def _loss_sum(
     return (loss * w[start : start + c].to(loss.dtype)).sum()
 
 
+def _chunk_step(qc, start, p, n, lq, cfg, grads) -> Tensor:
+    r"""One chunk of Algorithm 1: the chunk's loss (weighted sum times scale)
+    and, in place, its gradients w.r.t. the detached embeddings.
+
+    Eq. 1 by hand, so that no logits matrix outlives the chunk and nothing
+    the size of the negatives is allocated per chunk: with
+    :math:`G = \mathrm{softmax}(S) - \mathrm{onehot}` (times the query
+    weight), :math:`\nabla q = \lambda G C`, :math:`\nabla C \mathrel{+}=
+    \lambda G^\top q` (accumulated with ``addmm_``) and
+    :math:`\nabla \log Q \mathrel{-}= \sum_i G_i`.
+    """
+    gq, gp, gn, glq = grads
+    c, b = qc.shape[0], p.shape[0]
+    lam = cfg["temperature"]
+    dev = qc.device
+    rows = torch.arange(start, start + c, device=dev)
+    ar = torch.arange(c, device=dev)
+    pos_ids, neg_ids = cfg["positive_ids"], cfg["negative_ids"]
+    w = cfg["weight"]
+    coef = torch.full((c,), cfg["scale"], dtype=qc.dtype, device=dev)
+    if w is not None:
+        coef = coef * w[start : start + c].to(qc.dtype)
+    ln = None
+    if n is not None:
+        ln = (qc @ n.t()).mul_(lam)
+        if lq is not None:
+            ln.sub_(lq[b:])
+        if neg_ids is not None:
+            ln.masked_fill_(
+                neg_ids.unsqueeze(0) == pos_ids[rows].unsqueeze(1), float("-inf")
+            )
+    if cfg["in_batch"]:
+        lp = (qc @ p.t()).mul_(lam)
+        if lq is not None:
+            lp.sub_(lq[:b])
+        if pos_ids is not None:
+            dup = pos_ids.unsqueeze(0) == pos_ids[rows].unsqueeze(1)
+            dup[ar, rows] = False
+            lp.masked_fill_(dup, float("-inf"))
+        target = lp[ar, rows].clone()
+        m = lp.amax(1)
+    else:
+        pc = p[start : start + c]
+        lp = ((qc * pc).sum(1) * lam).unsqueeze(1)  # [c, 1]: the positive only
+        if lq is not None:
+            lp.sub_(lq[rows].unsqueeze(1))
+        target = lp[:, 0].clone()
+        m = target.clone()
+    if ln is not None:
+        m = torch.maximum(m, ln.amax(1))
+    mcol = m.unsqueeze(1)
+    lp.sub_(mcol).exp_()
+    tot = lp.sum(1)
+    if ln is not None:
+        ln.sub_(mcol).exp_()
+        tot += ln.sum(1)
+    loss = ((m + tot.log() - target) * coef).sum()
+    # G = (softmax - onehot) * coef
+    scale_col = (coef / tot).unsqueeze(1)
+    lp.mul_(scale_col)
+    if ln is not None:
+        ln.mul_(scale_col)
+    if cfg["in_batch"]:
+        lp[ar, rows] -= coef
+        if gq is not None:
+            g = lp @ p
+            if ln is not None:
+                g.addmm_(ln, n)
+            gq[start : start + c] = g.mul_(lam)
+        if gp is not None:
+            gp.addmm_(lp.t(), qc, alpha=lam)
+        if glq is not None:
+            glq[:b] -= lp.sum(0)
+    else:
+        g0 = lp[:, 0] - coef  # [c]
+        if gq is not None:
+            g = pc * g0.unsqueeze(1)
+            if ln is not None:
+                g.addmm_(ln, n)
+            gq[start : start + c] = g.mul_(lam)
+        if gp is not None:
+            gp[start : start + c] += qc * (lam * g0).unsqueeze(1)
+        if glq is not None:
+            glq[rows] -= g0
+    if ln is not None:
+        if gn is not None:
+            gn.addmm_(ln.t(), qc, alpha=lam)
+        if glq is not None:
+            glq[b:] -= ln.sum(0)
+    return loss
+
+
 class _ChunkedSampledSoftmax(torch.autograd.Function):
-    """OmniSage Algorithm 1: chunked loss, gradients w.r.t. detached embeddings
-    accumulated in the forward, handed to autograd in one backward pass."""
+    """OmniSage Algorithm 1: the loss chunk by chunk on detached embeddings,
+    gradients accumulated in the forward, handed to autograd in the one
+    backward pass through the model."""
 
     @staticmethod
     def forward(ctx, query, positive, negatives, log_q, cfg):  # type: ignore[override]
-        need = cfg["grad_enabled"]
         has_neg, has_lq = cfg["has_neg"], cfg["has_log_q"]
         req = [
             query.requires_grad,
@@ -513,38 +605,35 @@ class _ChunkedSampledSoftmax(torch.autograd.Function):
             has_neg and negatives.requires_grad,
             has_lq and log_q.requires_grad,
         ]
-        need = need and any(req)
-        q_all = query.detach()
-        p = positive.detach().requires_grad_(need and req[1])
-        n = negatives.detach().requires_grad_(need and req[2]) if has_neg else None
-        lq = log_q.detach().requires_grad_(need and req[3]) if has_lq else None
-        grad_q = torch.zeros_like(q_all) if need and req[0] else None
-        total = None
-        cs, b = cfg["chunk_size"], q_all.shape[0]
-        scale = cfg["scale"]
-        with torch.enable_grad():
-            for start in range(0, b, cs):
-                qc = q_all[start : start + cs].requires_grad_(need and req[0])
-                loss = _loss_sum(qc, start, p, n, lq, cfg) * scale
-                if loss.requires_grad:
-                    loss.backward()
-                    if grad_q is not None:
-                        grad_q[start : start + cs] = qc.grad
-                total = loss.detach() if total is None else total + loss.detach()
-        ctx.grads = (
-            grad_q,
-            p.grad if need and req[1] else None,
-            n.grad if n is not None and need and req[2] else None,
-            lq.grad if lq is not None and need and req[3] else None,
+        if not cfg["grad_enabled"]:
+            req = [False] * 4
+        dtypes = (query.dtype, positive.dtype, negatives.dtype, log_q.dtype)
+        # Half inputs are computed in float32 (as cross_entropy does under AMP).
+        work = torch.float64 if query.dtype == torch.float64 else torch.float32
+        q = query.detach().to(work)
+        p = positive.detach().to(work)
+        n = negatives.detach().to(work) if has_neg else None
+        lq = log_q.detach().to(work) if has_lq else None
+        grads = (
+            torch.zeros_like(q) if req[0] else None,
+            torch.zeros_like(p) if req[1] else None,
+            torch.zeros_like(n) if req[2] else None,
+            torch.zeros_like(lq) if req[3] else None,
         )
-        return total
+        total = torch.zeros((), dtype=work, device=q.device)
+        cs = cfg["chunk_size"]
+        with torch.autocast(q.device.type, enabled=False):
+            for start in range(0, q.shape[0], cs):
+                total += _chunk_step(q[start : start + cs], start, p, n, lq, cfg, grads)
+        ctx.grads = [
+            None if g is None else g.to(dt) for g, dt in zip(grads, dtypes, strict=True)
+        ]
+        return total.to(query.dtype if query.dtype == torch.float64 else torch.float32)
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
-        out = []
-        for g in ctx.grads:
-            out.append(None if g is None else g * grad_out.to(g.dtype))
-        ctx.grads = None
+        out = [None if g is None else g.mul_(grad_out.to(g.dtype)) for g in ctx.grads]
+        ctx.grads = None  # the gradients are handed over, not copied
         return (*out, None)
 
 
