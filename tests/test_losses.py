@@ -275,3 +275,35 @@ def test_sampled_softmax_module_updates_sketch():
     loss_fn(q, p, n, positive_ids=pid, negative_ids=nid)
     assert int(loss_fn.sketch.total) == 6  # evaluation leaves the sketch alone
     assert "chunk_size=3" in repr(loss_fn)
+
+
+@pytest.mark.parametrize("in_batch", [True, False])
+def test_chunked_weighted_sum_and_dtypes(in_batch):
+    gen = torch.Generator().manual_seed(5)
+    q, p, n = (torch.randn(m, 4, generator=gen, dtype=torch.float64) for m in (9, 9, 5))
+    w = torch.rand(9, generator=gen, dtype=torch.float64)
+    pid = torch.randint(0, 4, (9,), generator=gen)
+    out = []
+    for chunk in (None, 2):
+        leaves = [x.clone().requires_grad_() for x in (q, p, n)]
+        loss = sampled_softmax_loss(
+            *leaves,
+            chunk_size=chunk,
+            weight=w,
+            reduction="sum",
+            positive_ids=pid,
+            in_batch_negatives=in_batch,
+        )
+        (3.0 * loss).backward()  # an outer factor reaches the chunked gradients
+        out.append((loss.detach(), [x.grad for x in leaves]))
+    assert out[1][0].dtype == torch.float64
+    assert torch.allclose(out[0][0], out[1][0], rtol=1e-12)
+    for a, b in zip(out[0][1], out[1][1], strict=True):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+    # bfloat16 embeddings: computed in float32, gradients handed back in bf16.
+    qb = q.to(torch.bfloat16).requires_grad_()
+    loss = sampled_softmax_loss(qb, p.to(torch.bfloat16), chunk_size=4)
+    loss.backward()
+    assert loss.dtype == torch.float32 and qb.grad.dtype == torch.bfloat16
+    ref = sampled_softmax_loss(qb.detach().float(), p.to(torch.bfloat16).float())
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
