@@ -97,7 +97,7 @@ def _push_source(s, indptr, edges, edges_f, alpha, eps, state, queue, touched, s
     e32 = np.float32(eps)
     touched[0] = s
     d = indptr[s + 1] - indptr[s]
-    if d == 0:  # a sink seed keeps all its mass
+    if d == 0 or keep == 0.0:  # a sink seed (or alpha = 1) keeps all the mass
         state[s, 0] = np.float32(1.0)
         scored[0] = s
         return 1, 1, 0

@@ -260,6 +260,11 @@ def test_edge_cases():
         csr, [0, 1], source_type="a", relations=rel, top_k={"b": 2}, alpha=1.0
     )
     assert out["b"].num_edges == 0  # alpha = 1: all mass stays at the seed
+    for a in (1.0, 1.0 - 1e-9):  # also with sinks, and 1 - alpha below float32
+        out = ppr_topk(
+            csr, [0, 1], source_type="a", relations=rel[:1], top_k={"b": 2}, alpha=a
+        )
+        assert out["b"].num_edges == 0
     out = ppr_topk(csr, [], source_type="a", relations=rel, top_k={"a": 2})
     assert out["a"].num_seeds == 0 and out["a"].ptr.tolist() == [0]
 
