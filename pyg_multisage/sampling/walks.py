@@ -187,6 +187,7 @@ def _walk_kernel(
         dom = dom_s[tid]
         touched = np.empty(max_touched, np.int64)
         score = np.empty(max_touched, np.int64)
+        gathered = np.empty(max_touched if track else 0, np.int64)
         heap = np.empty(k, np.int64)
         state = np.empty(LANES, np.uint64)
         cur = np.empty(LANES, np.int64)
@@ -253,23 +254,24 @@ def _walk_kernel(
                             m += 1
                         cnt[u] += 1
                         _vote(ctx, dom, u, first[lane] + 1)
-            # Top-k over the touched nodes only, then reset the scratch.
-            for j in range(m):
-                score[j] = cnt[touched[j]]
-            n = select_topk_index(touched, score, m, k, heap)
-            for j in range(n):
-                u = touched[heap[j]]
-                out_nbr[i, j] = u
-                out_w[i, j] = score[heap[j]]
-                if track:
-                    out_ctx[i, j] = ctx[u] - 1
-            out_cnt[i] = n
+            # Gather the touched nodes' state and reset the scratch in one
+            # pass, then select the top-k among the touched nodes only.
             for j in range(m):
                 u = touched[j]
+                score[j] = cnt[u]
                 cnt[u] = 0
                 if track:
+                    gathered[j] = ctx[u]
                     ctx[u] = 0
                     dom[u] = 0
+            n = select_topk_index(touched, score, m, k, heap)
+            for j in range(n):
+                h = heap[j]
+                out_nbr[i, j] = touched[h]
+                out_w[i, j] = score[h]
+                if track:
+                    out_ctx[i, j] = gathered[h] - 1
+            out_cnt[i] = n
 
 
 # -- wrappers ----------------------------------------------------------------------
