@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import random_bipartite
+from graphs import random_bipartite
 from torch_geometric.nn import HeteroConv, SAGEConv
 
 from pyg_multisage.loader import ImportanceNeighborLoader

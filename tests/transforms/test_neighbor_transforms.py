@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import random_bipartite
+from graphs import random_bipartite
 from torch_geometric.data import Data
 
 from pyg_multisage.graph import HeteroCSR
