@@ -2,15 +2,12 @@
 importance neighbors: precomputed (:class:`ImportanceNeighborSampler`) and on
 the fly."""
 
-from pyg_multisage.sampler._fork import prefer_fork_safe_threading_layer
 from pyg_multisage.sampler.importance import ImportanceNeighborSampler
 from pyg_multisage.sampler.on_the_fly import ContextualWalkSampler, PPRSampler
 from pyg_multisage.sampler.utils import (
     ImportanceHeteroSamplerOutput,
     ImportanceSamplerOutput,
 )
-
-prefer_fork_safe_threading_layer()
 
 __all__ = [
     "ContextualWalkSampler",

@@ -11,7 +11,6 @@ from torch_geometric.transforms import BaseTransform
 from tqdm.auto import tqdm
 
 from pyg_multisage.graph import EdgeType, HeteroCSR
-from pyg_multisage.sampler import _fork  # noqa: F401  (fork-safe Numba layer)
 from pyg_multisage.sampling.ppr import ppr_topk
 from pyg_multisage.sampling.table import NeighborTable
 from pyg_multisage.sampling.walks import contextual_walk, pinsage_walk
