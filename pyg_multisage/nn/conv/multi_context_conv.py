@@ -90,17 +90,19 @@ class MultiContextConv(torch.nn.Module):
         edge_weight_dict: Mapping[str, Tensor] | None = None,
         return_attention_weights: bool | None = None,
     ):
-        r"""Args:
-        x (torch.Tensor or (torch.Tensor, torch.Tensor)): Target features.
-        x_context_dict (dict[str, torch.Tensor]): Context type → features.
-        edge_index_dict (dict[str, torch.Tensor]): Context type → its
-            neighbor → ego edges.
-        context_index_dict (dict[str, torch.Tensor]): Context type → context
-            index per edge (``-1`` = none).
-        edge_weight_dict (dict[str, torch.Tensor], optional): Context type →
-            edge weights. (default: :obj:`None`)
-        return_attention_weights (bool, optional): Also return a dict
-            context type → ``(edge_index, alpha)``. (default: :obj:`None`)
+        r"""Runs the forward pass of the module.
+
+        Args:
+            x (torch.Tensor or (torch.Tensor, torch.Tensor)): Target features.
+            x_context_dict (dict[str, torch.Tensor]): Context type → features.
+            edge_index_dict (dict[str, torch.Tensor]): Context type → its
+                neighbor → ego edges.
+            context_index_dict (dict[str, torch.Tensor]): Context type → context
+                index per edge (``-1`` = none).
+            edge_weight_dict (dict[str, torch.Tensor], optional): Context type →
+                edge weights. (default: :obj:`None`)
+            return_attention_weights (bool, optional): Also return a dict
+                context type → ``(edge_index, alpha)``. (default: :obj:`None`)
         """
         missing = [k for k in self.context_types if k not in edge_index_dict]
         if missing:

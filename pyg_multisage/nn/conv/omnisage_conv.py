@@ -248,16 +248,18 @@ class OmniSageConv(torch.nn.Module):
         edge_weight_dict: Mapping[EdgeType, Tensor] | None = None,
         num_egos: int | None = None,
     ) -> Tensor:
-        r"""Args:
-        x_dict (dict[str, torch.Tensor]): Node type → features.
-        edge_index_dict (dict[tuple, torch.Tensor]): Neighbor edge type →
-            ``[2, E]`` edges neighbor → ego (local indices). Edge types not
-            in :obj:`num_slots` are ignored; missing ones leave their slots
-            empty.
-        edge_weight_dict (dict[tuple, torch.Tensor], optional): Edge type →
-            non-negative importance scores ``[E]``. (default: :obj:`None`)
-        num_egos (int, optional): Embed the first :obj:`num_egos` nodes of
-            :obj:`ego_type` (e.g. a batch's seeds); all by default.
+        r"""Runs the forward pass of the module.
+
+        Args:
+            x_dict (dict[str, torch.Tensor]): Node type → features.
+            edge_index_dict (dict[tuple, torch.Tensor]): Neighbor edge type →
+                ``[2, E]`` edges neighbor → ego (local indices). Edge types not
+                in :obj:`num_slots` are ignored; missing ones leave their slots
+                empty.
+            edge_weight_dict (dict[tuple, torch.Tensor], optional): Edge type →
+                non-negative importance scores ``[E]``. (default: :obj:`None`)
+            num_egos (int, optional): Embed the first :obj:`num_egos` nodes of
+                :obj:`ego_type` (e.g. a batch's seeds); all by default.
 
         Returns:
             ``[num_egos, out_channels]`` embeddings.
