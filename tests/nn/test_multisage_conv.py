@@ -29,7 +29,8 @@ def tiny_graph(seed: int = 0, num_nodes: int = 7, num_ctx: int = 4, fin: int = 5
 def dense_reference(conv: MultiSageConv, x, xc, edge_index, context, weight=None):
     """Eq. 4 (last layer), 5, 6, 7 and Alg. 1 written ego by ego."""
     with torch.no_grad():
-        z = F.relu(x @ conv.lin_t.weight.T + conv.lin_t.bias)
+        z = x @ conv.lin_t.weight.T + conv.lin_t.bias
+        z = F.relu(z) if conv.target_relu else z
         zc = F.relu(xc @ conv.lin_c.weight.T + conv.lin_c.bias)
         D, A, Fo = conv.heads, conv.attention_channels, conv.out_channels
 
@@ -83,7 +84,8 @@ def dense_reference(conv: MultiSageConv, x, xc, edge_index, context, weight=None
 @pytest.mark.parametrize("combine", COMBINES)
 @pytest.mark.parametrize("attention", ATTENTIONS)
 @pytest.mark.parametrize("weighted", [False, True])
-def test_matches_dense_reference(combine, attention, weighted):
+@pytest.mark.parametrize("target_relu", [True, False])
+def test_matches_dense_reference(combine, attention, weighted, target_relu):
     torch.manual_seed(1)
     x, xc, ei, ctx, w = tiny_graph()
     conv = MultiSageConv(
@@ -94,6 +96,7 @@ def test_matches_dense_reference(combine, attention, weighted):
         attention=attention,
         context_channels=3,
         attention_channels=4,
+        target_relu=target_relu,
     )
     weight = w if weighted else None
     out = conv(x, xc, ei, ctx, edge_weight=weight)
