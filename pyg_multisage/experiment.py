@@ -82,6 +82,9 @@ class RunConfig:
         num_walks, walk_length, restart_prob, num_neighbors: contextual walk
             (MultiSage Alg. 2) settings shared by every graph model.
         ppr_eps, ppr_alpha, ppr_top_k: OmniSage's PPR neighbors.
+        target_relu (bool): MultiSage's last target layer with Eq. 4's ReLU
+            (see :class:`~pyg_multisage.nn.MultiSageConv`; off by default:
+            the literal form collapses the embedding space).
     """
 
     dataset: str = "synthetic"
@@ -98,10 +101,12 @@ class RunConfig:
     warmup_steps: int = 20
     loss: str = "softmax"
     temperature: float = 10.0
+    learn_temperature: bool = True
     margin: float = 0.1
     hidden_channels: int = 256
     out_channels: int = 128
     heads: int = 4
+    target_relu: bool = False
     num_walks: int = 100
     walk_length: int = 3
     restart_prob: float = 0.5
@@ -373,7 +378,39 @@ class _OmniSageTarget(nn.Module):
         return self.model(batch, self.target)
 
 
-def build_model(task: Task, config: RunConfig) -> nn.Module:
+class Retriever(nn.Module):
+    """An encoder and the learned scale :math:`\\lambda` of the sampled
+    softmax (CLIP-style, :math:`\\lambda = e^{s}`, clamped to ``[1, 100]``).
+
+    Encoders differ in how spread their cosine similarities are (MultiSage's
+    sigmoid outputs of Eq. 7 are non-negative, so its cosines live in a
+    narrow band); learning :math:`\\lambda` lets every model of the
+    comparison find its own scale under the same loss, instead of tuning a
+    fixed temperature per model."""
+
+    def __init__(self, encoder: nn.Module, temperature: float, learn: bool = True):
+        super().__init__()
+        self.encoder = encoder
+        log_t = torch.tensor(float(temperature)).log()
+        self.log_scale = nn.Parameter(log_t, requires_grad=learn)
+
+    def forward(self, batch: HeteroData) -> Tensor:
+        return self.encoder(batch)
+
+    @property
+    def scale(self) -> Tensor:
+        return self.log_scale.exp().clamp(1.0, 100.0)
+
+
+def build_model(task: Task, config: RunConfig) -> Retriever:
+    """The encoder of :obj:`config.model` (``batch -> [batch_size, d]``, L2
+    normalized) in a :class:`Retriever`."""
+    return Retriever(
+        build_encoder(task, config), config.temperature, learn=config.learn_temperature
+    )
+
+
+def build_encoder(task: Task, config: RunConfig) -> nn.Module:
     """The encoder of :obj:`config.model`: ``batch -> [batch_size, d]``, L2
     normalized."""
     data, t = task.data, task.target
@@ -398,6 +435,7 @@ def build_model(task: Task, config: RunConfig) -> nn.Module:
             hidden_channels=(hid,),
             target=t,
             heads=config.heads,
+            target_relu=config.target_relu,
         )
     slots = {
         et: (config.ppr_top_k if et[0] == t else max(1, config.ppr_top_k // 4))
@@ -480,7 +518,7 @@ def evaluate(emb: Tensor, pairs: Tensor) -> dict[str, float]:
     )
 
 
-def make_step(model: nn.Module, batcher: SeedBatcher, task: Task, config: RunConfig):
+def make_step(model: Retriever, batcher: SeedBatcher, task: Task, config: RunConfig):
     """``(data(step), step_fn)`` for :func:`pyg_multisage.train.fit`: each step
     draws ``batch_size`` training pairs and ``num_negatives`` random targets
     (a pure function of the seed and the step, so a resumed run repeats it)."""
@@ -501,11 +539,11 @@ def make_step(model: nn.Module, batcher: SeedBatcher, task: Task, config: RunCon
         q, p, n = z[:b], z[b : 2 * b], z[2 * b :]
         if config.loss == "margin":
             return max_margin_loss(q, p, n, margin=config.margin, shared_negatives=True)
+        # lambda * q^T v with a learned lambda: scale the queries.
         return sampled_softmax_loss(
-            q,
+            q * model.scale,
             p,
             n,
-            temperature=config.temperature,
             positive_ids=ids[b : 2 * b],
             negative_ids=ids[2 * b :],
         )

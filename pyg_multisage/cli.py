@@ -1,0 +1,312 @@
+"""The ``pyg-multisage`` command: train, embed, evaluate, sample, related.
+
+Run ``pyg-multisage --help`` or ``pyg-multisage COMMAND --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from pyg_multisage import experiment as ex
+
+DESCRIPTION = """\
+MultiSage (KDD 2020) and OmniSage (KDD 2025) on PyTorch Geometric.
+
+Typical session:
+  pyg-multisage train --dataset dblp --model multisage --out runs/dblp-ms
+  pyg-multisage evaluate --run runs/dblp-ms
+  pyg-multisage related --run runs/dblp-ms --query 42 --context 3
+  pyg-multisage embed --run runs/dblp-ms --out paper_emb.npy
+
+Datasets: 'synthetic' (planted facets, no download), 'dblp' (AMiner DBLP; raw
+files from --raw-dir, $PYG_MULTISAGE_DBLP or downloaded into --root),
+'ogbn-mag' (PyG's OGB_MAG folder in --root).
+"""
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dataset", choices=ex.DATASETS, default="synthetic", help="which graph"
+    )
+    p.add_argument("--root", help="dataset folder (processed files are kept there)")
+    p.add_argument("--raw-dir", help="folder of raw DBLP files read in place")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--synthetic-size",
+        type=int,
+        default=5000,
+        help="targets of the synthetic graph (contexts: a tenth of it)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyg-multisage",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "train",
+        help="sample neighbors, train a model, evaluate, save a run folder",
+        description="Samples importance neighbors, trains one model on the "
+        "dataset's query-positive pairs, prints MultiSage Table 2's columns "
+        "and writes checkpoint.pt, metrics.json, config.json and curves "
+        "(CSV, PNG) into --out.",
+    )
+    _add_data_args(p)
+    p.add_argument("--model", choices=ex.MODELS, default="multisage", help="model")
+    p.add_argument("--out", help="run folder (default runs/DATASET-MODEL-sSEED)")
+    p.add_argument("--steps", type=int, default=200, help="optimizer steps")
+    p.add_argument("--batch-size", type=int, default=128, help="pairs per step")
+    p.add_argument("--negatives", type=int, default=256, help="random negatives/step")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--loss", choices=("softmax", "margin"), default="softmax")
+    p.add_argument("--num-walks", type=int, default=100, help="walks per node")
+    p.add_argument("--num-neighbors", type=int, default=20, help="neighbors kept")
+    p.add_argument("--eval-every", type=int, help="validate every N steps")
+    p.add_argument("--split", choices=("val", "test"), default="test")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("evaluate", help="metrics of a trained run on a split")
+    p.add_argument("--run", required=True, help="run folder written by 'train'")
+    p.add_argument("--split", choices=("val", "test"), default="test")
+
+    p = sub.add_parser("embed", help="embeddings of all targets to .npy/.parquet")
+    p.add_argument("--run", required=True, help="run folder written by 'train'")
+    p.add_argument("--out", required=True, help="output file (.npy or .parquet)")
+
+    p = sub.add_parser(
+        "sample",
+        help="precompute neighbor tables to a file, or load one back",
+        description="Tabulates importance neighbors of every target (contextual "
+        "walks, PinSage visit counts or PPR) and saves them with torch.save; "
+        "--load prints a saved file's summary and first rows.",
+    )
+    _add_data_args(p)
+    p.add_argument("--sampler", choices=("walk", "pinsage", "ppr"), default="walk")
+    p.add_argument("--num-walks", type=int, default=100)
+    p.add_argument("--num-neighbors", type=int, default=20)
+    p.add_argument("--out", help="output file (.pt)")
+    p.add_argument("--load", help="a file written by 'sample' to inspect")
+
+    p = sub.add_parser(
+        "related",
+        help="nearest targets of a query, optionally within a context (Fig. 7)",
+        description="Ranks all targets by cosine similarity to --query. With "
+        "--context (a MultiSage run), query and candidates are both masked by "
+        "that context node (Eq. 5): contextualized recommendation, MultiSage "
+        "Fig. 7.",
+    )
+    p.add_argument("--run", required=True, help="run folder written by 'train'")
+    p.add_argument("--query", type=int, required=True, help="target node id")
+    p.add_argument("--context", type=int, help="context node id")
+    p.add_argument("--context-type", help="context node type (default: the first)")
+    p.add_argument("-k", type=int, default=10, help="how many to show")
+    return parser
+
+
+# ---------------------------------------------------------------------------
+def _synthetic(args: argparse.Namespace) -> dict[str, int]:
+    n = args.synthetic_size
+    if n < 20:
+        raise CLIError(f"--synthetic-size must be >= 20, got {n}")
+    return {"num_targets": n, "num_contexts": max(n // 10, 2)}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    out = args.out or f"runs/{args.dataset}-{args.model}-s{args.seed}"
+    config = ex.RunConfig(
+        dataset=args.dataset,
+        model=args.model,
+        root=args.root,
+        raw_dir=args.raw_dir,
+        output_dir=out,
+        seed=args.seed,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        num_negatives=args.negatives,
+        lr=args.lr,
+        loss=args.loss,
+        num_walks=args.num_walks,
+        num_neighbors=args.num_neighbors,
+        eval_every=args.eval_every,
+        eval_split=args.split,
+        progress=not args.quiet,
+        synthetic=_synthetic(args),
+    )
+    result = ex.run(config)
+    print(f"\n{args.dataset} / {args.model} ({args.split} pairs, pool = all targets)")
+    print(ex.format_table({args.model: result.metrics}))
+    print(f"\nrun folder: {out}  (checkpoint.pt, metrics.json, curves.png)")
+    return 0
+
+
+def _load(run: str):
+    try:
+        return ex.load_run(run)
+    except FileNotFoundError as err:
+        raise CLIError(str(err)) from None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    config, task, model, batcher = _load(args.run)
+    emb = ex.embed_all(model, batcher, task.data[task.target].num_nodes)
+    metrics = ex.evaluate(emb, task.pairs[args.split])
+    print(ex.format_table({config.model: metrics}))
+    path = Path(args.run) / f"metrics_{args.split}.json"
+    path.write_text(json.dumps(metrics, indent=2))
+    print(f"saved {path}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix not in (".npy", ".parquet"):
+        raise CLIError(f"--out must end in .npy or .parquet, got {out.name!r}")
+    config, task, model, batcher = _load(args.run)
+    emb = ex.embed_all(model, batcher, task.data[task.target].num_nodes).numpy()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        import numpy as np
+
+        np.save(out, emb)
+    else:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise CLIError(
+                "writing .parquet needs pyarrow: pip install 'pyg_multisage[parquet]'"
+            ) from None
+        table = pa.table(
+            {"id": range(len(emb)), "embedding": pa.array(list(emb.astype("float32")))}
+        )
+        pq.write_table(table, out)
+    print(f"saved {emb.shape[0]} x {emb.shape[1]} {task.target} embeddings to {out}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    if args.load:
+        obj = torch.load(args.load, weights_only=False)
+        print(f"{args.load}: {obj['sampler']} neighbors of '{obj['target']}'")
+        for name, table in obj["tables"].items():
+            print(f"  {name}: {table}")
+            nbr, w, ctx = table.row(0)
+            extra = "" if ctx is None else f", context {ctx[:5].tolist()}"
+            print(f"    row of {int(table.seeds[0])}: {nbr[:5].tolist()}{extra}")
+        return 0
+    if not args.out:
+        raise CLIError("give --out FILE.pt to save tables, or --load FILE.pt")
+    from pyg_multisage.graph import HeteroCSR
+    from pyg_multisage.sampling import contextual_walk, pinsage_walk, ppr_topk
+
+    config = ex.RunConfig(
+        dataset=args.dataset,
+        root=args.root,
+        raw_dir=args.raw_dir,
+        seed=args.seed,
+        synthetic=_synthetic(args),
+    )
+    task = ex.load_task(config)
+    seeds = torch.arange(task.data[task.target].num_nodes)
+    kw = dict(
+        num_walks=args.num_walks, num_neighbors=args.num_neighbors, seed=args.seed
+    )
+    if args.sampler == "walk":
+        csr = HeteroCSR.from_data(task.data)
+        tables = contextual_walk(
+            csr, seeds, target=task.target, context=task.contexts, **kw
+        )
+    elif args.sampler == "pinsage":
+        csr = HeteroCSR.from_data(task.data)
+        tables = {
+            c: pinsage_walk(csr, seeds, target=task.target, context=c, **kw)
+            for c in task.contexts
+        }
+    else:
+        csr = HeteroCSR.from_data(task.data, undirected=True)
+        rels = [et for et in csr.edge_types if task.target in (et[0], et[2])]
+        top_k = {t: args.num_neighbors for t in [task.target, *task.contexts]}
+        tables = ppr_topk(
+            csr, seeds, source_type=task.target, relations=rels, top_k=top_k
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"sampler": args.sampler, "target": task.target, "tables": tables}, out)
+    total = sum(t.num_edges for t in tables.values())
+    print(f"saved {len(tables)} table(s), {total} neighbor entries, to {out}")
+    return 0
+
+
+def cmd_related(args: argparse.Namespace) -> int:
+    config, task, model, batcher = _load(args.run)
+    n = task.data[task.target].num_nodes
+    if not 0 <= args.query < n:
+        raise CLIError(
+            f"--query must be a {task.target} id in [0, {n}), got {args.query}"
+        )
+    if args.k < 1:
+        raise CLIError(f"-k must be >= 1, got {args.k}")
+    names = task.names
+    label = lambda i: f"{i:>6}  {names[i]}" if names else f"{i:>6}"
+    if args.context is None:
+        emb = ex.embed_all(model, batcher, n)
+        title = f"related to {label(args.query)}"
+    else:
+        encoder = model.encoder
+        if not isinstance(encoder, ex.MultiSage):
+            raise CLIError("--context needs a MultiSage run (--model multisage)")
+        ctype = args.context_type or encoder.context_types[0]
+        if ctype not in encoder.context_types:
+            raise CLIError(f"--context-type must be one of {encoder.context_types}")
+        nc = task.data[ctype].num_nodes
+        if not 0 <= args.context < nc:
+            raise CLIError(
+                f"--context must be a {ctype} id in [0, {nc}), got {args.context}"
+            )
+        x_ctx = task.data[ctype].x[args.context]
+        emb = encoder.contextual_embedding(task.data[task.target].x, x_ctx, ctype)
+        title = f"related to {label(args.query)}\n  within {ctype} {args.context}"
+    scores = emb @ emb[args.query]
+    scores[args.query] = float("-inf")
+    top = scores.topk(min(args.k, n - 1)).indices.tolist()
+    print(title)
+    for rank, i in enumerate(top, 1):
+        print(f"{rank:>3}. {float(scores[i]):.3f} {label(i)}")
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "embed": cmd_embed,
+    "sample": cmd_sample,
+    "related": cmd_related,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pyg-multisage`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (CLIError, ValueError, TypeError, OSError) as err:
+        print(f"pyg-multisage {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
