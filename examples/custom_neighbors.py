@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from itertools import islice
 
 import torch
 from torch import Tensor
@@ -203,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     transform = SharedContextIDF("item", "board", num_neighbors=args.num_neighbors)
     data = transform(data)
     et = transform.edge_type
-    print(transform, "->", et, data[et])
+    print(f"{transform}: {data[et].num_edges} edges of type {et}")
 
     # Fed unchanged to the package: the loader finds the edge type, the
     # model reads it in place of ('item', 'walk_via_board', 'item').
@@ -214,19 +215,28 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         hidden_channels=(128,),
         target="item",
         edge_types={"board": et},
+        target_relu=False,  # signed embeddings: no collapse into a narrow cone
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    pairs = data.train_pairs
-    for step in range(args.steps):
-        idx = torch.randint(0, pairs.size(1), (args.batch_size,))
-        seeds = torch.cat([pairs[0, idx], pairs[1, idx]])
-        loader = ImportanceNeighborLoader(
-            data, ("item", seeds), edge_types=[et], batch_size=seeds.numel()
-        )
-        batch = next(iter(loader))
-        q, pos = model(batch).chunk(2)
+
+    def batches(pairs: Tensor):
+        """Epochs over shuffled training pairs; a batch's seeds are
+        q0, p0, q1, p1, ... (B pairs)."""
+        while True:
+            seeds = pairs[:, torch.randperm(pairs.size(1))].t().reshape(-1)
+            yield from ImportanceNeighborLoader(
+                data,
+                ("item", seeds),
+                edge_types=[et],
+                batch_size=2 * args.batch_size,
+                drop_last=True,
+            )
+
+    for step, batch in enumerate(islice(batches(data.train_pairs), args.steps)):
+        z = model(batch)
+        ids = batch["item"].n_id[: batch["item"].batch_size]
         loss = sampled_softmax_loss(
-            q, pos, temperature=10.0, positive_ids=seeds[args.batch_size :]
+            z[0::2], z[1::2], temperature=10.0, positive_ids=ids[1::2]
         )
         optimizer.zero_grad()
         loss.backward()

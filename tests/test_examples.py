@@ -289,6 +289,12 @@ def test_quickstart_synthetic():
 def test_quickstart_dblp(dblp_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("PYG_MULTISAGE_DBLP", str(dblp_dir))
     ex = load_example("quickstart")
-    data, target, contexts = ex.load(str(tmp_path / "dblp"))
+    root = str(tmp_path / "dblp")
+    metrics = ex.main(
+        ["--root", root, "--steps", "2", "--batch-size", "16", "--num-walks", "2",
+         "--eval-pairs", "50"]
+    )  # fmt: skip
+    assert 0.0 <= metrics["REC@1"] <= metrics["REC@10"] <= 1.0
+    data, target, contexts = ex.load(root)
     assert (target, contexts) == ("paper", ["venue", "term"])
     assert data["paper"].num_nodes == 14376
