@@ -34,6 +34,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=128, help="pairs per step")
     p.add_argument("--num-walks", type=int, default=100)
+    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--temperature", type=float, default=30.0, help="softmax scale")
     p.add_argument("--eval-pairs", type=int, default=2000)
     args = p.parse_args(argv)
     torch.manual_seed(0)
@@ -53,7 +55,7 @@ def main(argv=None):
         target=target,
         target_relu=False,
     )
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
 
     # 3. Batches of B training pairs as seeds q0, p0, q1, p1, ...; sampled
     #    softmax (OmniSage Eq. 1) with the other pairs' positives as negatives.
@@ -67,7 +69,7 @@ def main(argv=None):
         z = model(batch)
         ids = batch[target].n_id[: batch[target].batch_size]
         loss = sampled_softmax_loss(
-            z[0::2], z[1::2], temperature=10.0, positive_ids=ids[1::2]
+            z[0::2], z[1::2], temperature=args.temperature, positive_ids=ids[1::2]
         )
         optimizer.zero_grad()
         loss.backward()

@@ -143,6 +143,17 @@ def test_ogbn_mag_subsample_and_pairs(mag_root):
         assert int(ei[0].max()) < 70
 
 
+def test_cap_pairs():
+    ex = load_example("ogbn_mag")
+    pairs = torch.stack([torch.arange(50), torch.arange(50) + 100])
+    capped = ex.cap_pairs(pairs, 10, seed=1)
+    assert capped.size(1) == 10
+    assert torch.equal(capped[1], capped[0] + 100)  # whole pairs
+    assert capped[0].tolist() == sorted(set(capped[0].tolist()))  # order kept
+    assert torch.equal(capped, ex.cap_pairs(pairs, 10, seed=1))
+    assert ex.cap_pairs(pairs, 0) is pairs and ex.cap_pairs(pairs, 60) is pairs
+
+
 def test_linear_probe_separates():
     ex = load_example("ogbn_mag")
     gen = torch.Generator().manual_seed(0)
@@ -167,12 +178,13 @@ def test_ogbn_mag_main(mag_root, tmp_path):
             "--max-papers", "100", "--models", "multisage", "omnisage",
             "--batch-size", "16", "--num-negatives", "16", "--hidden-channels", "16",
             "--out-channels", "8", "--num-walks", "10", "--num-neighbors", "5",
-            "--ppr-top-k", "4", "--no-progress",
+            "--ppr-top-k", "4", "--eval-pairs", "20", "--no-progress",
         ]
     )  # fmt: skip
     saved = json.loads((out / "results.json").read_text())
     assert saved["metrics"].keys() == {"features", "multisage", "omnisage"}
     assert saved["dataset"]["papers"] == 100
+    assert saved["dataset"]["pairs"]["test"] == 20
     assert (out / "ogbn_mag.png").stat().st_size > 1000
     for row in results["metrics"].values():
         for col in ("MRR", "REC@1", "REC@10", "VAL-ACC", "TEST-ACC"):
