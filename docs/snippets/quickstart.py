@@ -15,8 +15,9 @@ pairs = (("item", "related", "item"), data.train_pairs)
 loader = ImportanceLinkLoader(
     data, edge_label_index=pairs, batch_size=256, shuffle=True
 )
-# 3. Model: one MultiSage convolution over the walk neighbors and their contexts.
-model = MultiSage(32, {"board": 32}, out_channels=64, target="item", heads=2)
+# 3. Model: one MultiSage convolution over the walk neighbors and their contexts
+#    (target_relu=False keeps the embedding space from collapsing, see the docs).
+model = MultiSage(32, {"board": 32}, 64, target="item", heads=2, target_relu=False)
 optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
 # 4. Loss steps: sampled softmax with in-batch negatives (OmniSage Eq. 1).
 for batch in loader:
