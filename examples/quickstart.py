@@ -21,6 +21,7 @@ from pyg_multisage.transforms import ContextualWalkNeighbors
 def load(root, synthetic=False):
     """(graph, target type, context types). Titles (lists) are dropped."""
     if synthetic or default_dblp_dir() is None:
+        print("using the synthetic item-board graph (DBLP not requested or absent)")
         return synthetic_multipartite(3000, 300, seed=0), "item", ["board"]
     data = DBLP(root, raw_dir=default_dblp_dir())[0]
     del data["paper"].title, data["venue"].name, data["term"].name
