@@ -33,14 +33,17 @@ their score, so the scores sum to one. (PyG's ``get_ppr`` drops the
 :math:`1-\alpha` share there instead; on graphs without such sinks, e.g.
 undirected ones, both agree.)
 
-Kernel layout: the merged out-CSR of :math:`\mathcal{H}_R` (``int64`` offsets,
-``int32`` global ids while they fit) is built once per relation subset and kept
-with :meth:`HeteroCSR.cached`. Each thread owns scratch reused across its
-seeds: a ``float32 [n, 4]`` state array holding, per node and in one 16-byte
-slot, the score ``p``, the residual ``r``, the push threshold
-:math:`\epsilon\, d(v)` (filled on first touch, so an edge traversal reads one
-cache line of state) and the in-queue flag; a FIFO queue; and the list of
-touched nodes, which is all that is read for the top-k and reset afterwards.
+Kernel layout: the merged out-CSR of :math:`\mathcal{H}_R` (``int32``
+offsets and global ids while they fit, else ``int64``) is built once per
+relation subset and kept with :meth:`HeteroCSR.cached`; edge ``e`` is the pair
+``(w, 1 / d(w))`` in one 8-byte record, so a push streams one array. Each
+thread owns scratch reused across its seeds: a ``float32`` array of
+degree-scaled residuals :math:`r(v) / d(v)` (4 bytes per node: the only state
+an edge traversal reads and writes), a ``float32`` score array (read and
+written once per push), a FIFO queue, and the list of touched nodes, which is
+all that is read for the top-k and reset afterwards. While popping a node the
+kernel prefetches the edge row of the node a few places behind it in the
+queue, so the row-start cache misses of consecutive pushes overlap.
 ``float32`` suffices: residuals are compared with thresholds
 :math:`\epsilon\, d(v) \ge 10^{-7}` at a relative precision of
 :math:`6 \cdot 10^{-8}`, and the rounding of the scores (relative
@@ -54,6 +57,9 @@ from collections.abc import Mapping, Sequence
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 from torch import Tensor
 
 from pyg_multisage.graph import EdgeType, HeteroCSR
@@ -68,28 +74,78 @@ __all__ = ["ppr_topk"]
 MIN_EPS = 1e-12
 #: Seeds handed to a thread at a time (dynamic scheduling).
 _CHUNK = 8
+#: How many queue places ahead the edge row of a queued node is prefetched.
+_PREFETCH_DIST = 3
+#: Residual left on a node once pushed: marks it touched (``!= 0``) while
+#: staying below every threshold; adding a share to it gives the share
+#: (see :func:`_push_source`).
+_PUSHED = np.float32(-1e-30)
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Hints the CPU to fetch the cache line of ``arr[idx]`` (first index of
+    a C-contiguous array; no load, no fault)."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty, idxty = signature.args
+        ary = context.make_array(aryty)(context, builder, args[0])
+        zero = context.get_constant(types.intp, 0)
+        ptr = cgutils.get_item_pointer2(
+            context,
+            builder,
+            data=ary.data,
+            shape=cgutils.unpack_tuple(builder, ary.shape),
+            strides=cgutils.unpack_tuple(builder, ary.strides),
+            layout=aryty.layout,
+            inds=[context.cast(builder, args[1], idxty, types.intp)]
+            + [zero] * (aryty.ndim - 1),
+            wraparound=False,
+            boundscheck=False,
+        )
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        # read access, high temporal locality, data cache
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @numba.njit(cache=True)
-def _push_source(s, indptr, edges, edges_f, alpha, eps, state, queue, touched, scored):
+def _push_source(s, indptr, edges, edges_f, alpha, eps, p, r, queue, touched, scored):
     """Forward push from global node ``s``; returns
     ``(num_touched, num_scored, hops)``.
 
-    ``state[v] = (p(v), r(v) / d(v))`` must be zero for every node on entry.
-    Keeping the degree-scaled residual makes the push test ``r / d >= eps``
-    need no degree lookup: the push from ``v`` adds ``(1 - alpha) r(v) / d(v)
-    * f`` to the scaled residual of each neighbor ``w``, where edge ``e`` is
-    stored as ``edges[e] = (w, f)`` (``f`` in ``edges_f[e, 1]``, a float view
-    of the same memory, so one cache line serves both) with ``f = 1 / d(w)``,
-    or ``-1`` when ``w`` is a sink, whose share is absorbed into ``p(w)`` at
-    once. A node is queued when its
-    scaled residual crosses ``eps`` (so no in-queue flag is needed). The
-    touched nodes are listed in ``touched[:num_touched]``; their state is
+    ``p[v]`` (score) and ``r[v]`` (residual scaled by ``1 / d(v)``) must be
+    zero for every node on entry. Keeping the degree-scaled residual makes the
+    push test ``r / d >= eps`` need no degree lookup: the push from ``v`` adds
+    ``(1 - alpha) r(v) / d(v) * f`` to the scaled residual of each neighbor
+    ``w``, where edge ``e`` is stored as ``edges[e] = (w, f)`` (``f`` in
+    ``edges_f[e, 1]``, a float view of the same memory, so one cache line
+    serves both) with ``f = 1 / d(w)``, or ``-1`` when ``w`` is a sink, whose
+    share is absorbed into ``p(w)`` at once. A node is queued when its scaled
+    residual crosses ``eps`` (so no in-queue flag is needed). A pushed node
+    (and a reached sink) keeps the residual :data:`_PUSHED`, a tiny negative
+    number, so ``r(w) == 0`` alone tells an untouched node and an edge reads
+    no other per-node state. A share added to it is
+    ``(1 - alpha) r(v) / d(v) / d(w) >= (1 - alpha) eps / d(w)``, above
+    ``2e-23`` for any ``eps >= 1e-12``, ``alpha <= 0.99`` and ``d(w) < 2^31``,
+    so ``_PUSHED + share`` rounds to ``share`` exactly in float32 and the
+    result equals a push from a zeroed residual (in any case it differs by at
+    most ``1e-30``).
+
+    The touched nodes are listed in ``touched[:num_touched]``; their state is
     left for the caller to read and reset. ``hops`` counts edge traversals.
     ``scored[:num_scored]`` lists the nodes with ``p > 0`` (pushed at least
     once, or sinks reached), the only candidates of the top-k. ``queue`` and
     ``touched`` need length ``n + 1``: the branch-free writes use one slot
-    beyond the live entries.
+    beyond the live entries. Random-access indices are cast to unsigned (they
+    are non-negative node ids and positions) so Numba emits no negative-index
+    wraparound in the edge loop.
     """
     cap = queue.shape[0]
     a = np.float32(alpha)
@@ -98,54 +154,66 @@ def _push_source(s, indptr, edges, edges_f, alpha, eps, state, queue, touched, s
     touched[0] = s
     d = indptr[s + 1] - indptr[s]
     if d == 0 or keep == 0.0:  # a sink seed (or alpha = 1) keeps all the mass
-        state[s, 0] = np.float32(1.0)
+        p[s] = np.float32(1.0)
+        r[s] = _PUSHED
         scored[0] = s
         return 1, 1, 0
-    state[s, 1] = np.float32(1.0) / np.float32(d)
+    r[s] = np.float32(1.0) / np.float32(d)
     num_touched = 1
     num_scored = 0
     hops = 0
     head = 0
     size = 0
-    if state[s, 1] >= e32:
+    if r[s] >= e32:
         queue[0] = s
         size = 1
     while size > 0:
         v = queue[head]
+        if size > _PREFETCH_DIST:
+            ahead = head + _PREFETCH_DIST
+            if ahead >= cap:
+                ahead -= cap
+            _prefetch(edges, indptr[queue[ahead]])
         head += 1
         if head == cap:
             head = 0
         size -= 1
-        rs = state[v, 1]
-        state[v, 1] = np.float32(0.0)
+        rs = r[v]
+        r[v] = _PUSHED
         start = indptr[v]
         end = indptr[v + 1]
-        pv = state[v, 0]
+        deg = end - start
+        pv = p[v]
         if pv == 0.0:
             scored[num_scored] = v
             num_scored += 1
-        state[v, 0] = pv + a * rs * np.float32(end - start)
+        p[v] = pv + a * rs * np.float32(deg)
         share = keep * rs
-        hops += end - start
-        for e in range(start, end):
-            w = edges[e, 0]
-            f = edges_f[e, 1]
-            pw = state[w, 0]
-            old = state[w, 1]
-            touched[num_touched] = w  # kept only on first touch (branch-free)
-            num_touched += (pw == 0.0) & (old == 0.0)
+        hops += deg
+        row_w = edges[start:end, 0]
+        row_f = edges_f[start:end, 1]
+        for j in range(deg):
+            w = row_w[j]
+            uw = np.uint64(w)
+            f = row_f[j]
+            old = r[uw]
+            touched[np.uint64(num_touched)] = w  # kept only on first touch
+            num_touched += old == 0.0
             if f < 0.0:  # sink: it keeps the walk until it restarts
+                if old == 0.0:
+                    r[uw] = _PUSHED
+                pw = p[uw]
                 if pw == 0.0:
                     scored[num_scored] = w
                     num_scored += 1
-                state[w, 0] = pw + share
+                p[uw] = pw + share
                 continue
             new = old + share * f
-            state[w, 1] = new
+            r[uw] = new
             tail = head + size  # queued only when crossing eps (branch-free)
             if tail >= cap:
                 tail -= cap
-            queue[tail] = w
+            queue[np.uint64(tail)] = w
             size += (new >= e32) & (old < e32)
     return num_touched, num_scored, hops
 
@@ -162,7 +230,8 @@ def _ppr_kernel(
     type_hi,
     type_k,
     type_col,
-    state,
+    scores,
+    residuals,
     queue,
     touched,
     scored,
@@ -178,7 +247,8 @@ def _ppr_kernel(
     num_chunks = (num_seeds + _CHUNK - 1) // _CHUNK
     for c in numba.prange(num_chunks):
         tid = numba.get_thread_id()
-        st = state[tid]
+        tpv = scores[tid]
+        trv = residuals[tid]
         tq = queue[tid]
         tt = touched[tid]
         tp = scored[tid]
@@ -188,7 +258,7 @@ def _ppr_kernel(
         for i in range(c * _CHUNK, min((c + 1) * _CHUNK, num_seeds)):
             s = seeds[i]
             m_all, m_p, h = _push_source(
-                s, indptr, edges, edges_f, alpha, eps, st, tq, tt, tp
+                s, indptr, edges, edges_f, alpha, eps, tpv, trv, tq, tt, tp
             )
             hops[i] = h
             for j in range(type_lo.shape[0]):
@@ -199,7 +269,7 @@ def _ppr_kernel(
                     v = tp[q]
                     if v >= lo and v < hi and v != s:
                         tb[m] = v
-                        ts[m] = st[v, 0]
+                        ts[m] = tpv[v]
                         m += 1
                 col = type_col[j]
                 k = type_k[j]
@@ -214,8 +284,8 @@ def _ppr_kernel(
                 )
             for q in range(m_all):
                 v = tt[q]
-                st[v, 0] = 0.0
-                st[v, 1] = 0.0
+                tpv[v] = 0.0
+                trv[v] = 0.0
 
 
 def _offsets(csr: HeteroCSR) -> dict[str, int]:
@@ -235,7 +305,6 @@ def _merged_csr(
     ``-1`` when ``w`` has no out-edge (a sink)."""
     off = _offsets(csr)
     n = sum(csr.num_nodes.values())
-    idx_dtype = np.int32 if n < 2**31 else np.int64
     srcs, dsts = [], []
     for et in relations:
         c = csr[et]
@@ -244,9 +313,10 @@ def _merged_csr(
     src = np.concatenate(srcs) if srcs else np.zeros(0, np.int64)
     dst = np.concatenate(dsts) if dsts else np.zeros(0, np.int64)
     order = np.argsort(src, kind="stable")
-    indptr = np.zeros(n + 1, dtype=np.int64)
+    indptr = np.zeros(n + 1, dtype=np.int64 if len(src) >= 2**31 else np.int32)
     deg = np.bincount(src, minlength=n)
     np.cumsum(deg, out=indptr[1:])
+    idx_dtype = np.int32 if n < 2**31 else np.int64
     indices = np.ascontiguousarray(dst[order], dtype=idx_dtype)
     head_deg = deg[indices].astype(np.float64)
     inv_deg = np.where(head_deg > 0, 1.0 / np.maximum(head_deg, 1), -1.0)
@@ -407,7 +477,8 @@ def _ppr_topk(
                     type_hi,
                     type_k,
                     type_col,
-                    np.zeros((nt, n, 2), dtype=np.float32),
+                    np.zeros((nt, n), dtype=np.float32),  # scores
+                    np.zeros((nt, n), dtype=np.float32),  # residuals
                     np.empty((nt, n + 1), dtype=edges.dtype),  # slack for the
                     np.empty((nt, n + 1), dtype=edges.dtype),  # branch-free writes
                     np.empty((nt, n), dtype=edges.dtype),
