@@ -218,6 +218,57 @@ def _push_source(s, indptr, edges, edges_f, alpha, eps, p, r, queue, touched, sc
     return num_touched, num_scored, hops
 
 
+@numba.njit(cache=True)
+def _topk_packed(
+    s, scored, m_p, p, p_bits, type_lo, type_hi, type_k, type_col, keys, nbr, val, cnt
+):
+    """Top-:math:`k_t` of the scored nodes per node type, for global ids below
+    ``2^32``: each candidate becomes one ``uint64`` key, the float bits of its
+    (positive) score above ``2^32 - 1 - id``, so one integer comparison
+    orders by score descending, then id ascending, as :func:`select_topk`
+    does. One pass over ``scored[:m_p]`` keeps, per type, the best keys found
+    so far sorted descending in ``keys[type_col[j]:][:k_j]`` (insertion from
+    the tail; most candidates are rejected by one comparison with the current
+    ``k``-th key, as the FIFO push finds high scores first). The winners'
+    global ids and scores go to ``nbr`` / ``val`` (row slices of the output,
+    at the same columns) and their counts to ``cnt``."""
+    num_types = type_lo.shape[0]
+    for j in range(num_types):
+        cnt[j] = 0
+    low = np.uint64(0xFFFFFFFF)
+    for q in range(m_p):
+        v = scored[q]
+        if v == s:
+            continue
+        j = 0
+        while j < num_types and not (type_lo[j] <= v < type_hi[j]):
+            j += 1
+        if j == num_types:
+            continue
+        k = type_k[j]
+        c = cnt[j]
+        uv = np.uint64(v)
+        key = (np.uint64(p_bits[uv]) << np.uint64(32)) | (low - uv)
+        base = type_col[j]
+        if c < k:
+            pos = c
+            cnt[j] = c + 1
+        elif k > 0 and key > keys[base + k - 1]:
+            pos = k - 1
+        else:
+            continue
+        while pos > 0 and keys[base + pos - 1] < key:
+            keys[base + pos] = keys[base + pos - 1]
+            pos -= 1
+        keys[base + pos] = key
+    for j in range(num_types):
+        base = type_col[j]
+        for q in range(cnt[j]):
+            v = low - (keys[base + q] & low)
+            nbr[base + q] = v
+            val[base + q] = p[v]
+
+
 @numba.njit(cache=True, parallel=True)
 def _ppr_kernel(
     seeds,
@@ -231,6 +282,7 @@ def _ppr_kernel(
     type_k,
     type_col,
     scores,
+    score_bits,
     residuals,
     queue,
     touched,
@@ -238,6 +290,7 @@ def _ppr_kernel(
     ids_buf,
     score_buf,
     heap,
+    keys,
     out_nbr,
     out_score,
     out_count,
@@ -255,13 +308,31 @@ def _ppr_kernel(
         tb = ids_buf[tid]
         ts = score_buf[tid]
         th = heap[tid]
+        tk = keys[tid]
+        tbits = score_bits[tid]
         for i in range(c * _CHUNK, min((c + 1) * _CHUNK, num_seeds)):
             s = seeds[i]
             m_all, m_p, h = _push_source(
                 s, indptr, edges, edges_f, alpha, eps, tpv, trv, tq, tt, tp
             )
             hops[i] = h
-            for j in range(type_lo.shape[0]):
+            if tk.shape[0] > 0:  # global ids below 2^32: packed keys
+                _topk_packed(
+                    s,
+                    tp,
+                    m_p,
+                    tpv,
+                    tbits,
+                    type_lo,
+                    type_hi,
+                    type_k,
+                    type_col,
+                    tk,
+                    out_nbr[i],
+                    out_score[i],
+                    out_count[i],
+                )
+            for j in range(type_lo.shape[0] if tk.shape[0] == 0 else 0):
                 lo = type_lo[j]
                 hi = type_hi[j]
                 m = 0
@@ -465,6 +536,8 @@ def _ppr_topk(
     if num_seeds > 0 and n > 0:
         with _num_threads(num_threads) as nt:
             nt = min(nt, max(1, (num_seeds + _CHUNK - 1) // _CHUNK))
+            scores = np.zeros((nt, n), dtype=np.float32)
+            packed = n < 2**32 and total_k > 0
             with _num_threads(nt), numba.parallel_chunksize(1):
                 _ppr_kernel(
                     gseeds,
@@ -477,14 +550,16 @@ def _ppr_topk(
                     type_hi,
                     type_k,
                     type_col,
-                    np.zeros((nt, n), dtype=np.float32),  # scores
+                    scores,
+                    scores.view(np.uint32),
                     np.zeros((nt, n), dtype=np.float32),  # residuals
                     np.empty((nt, n + 1), dtype=edges.dtype),  # slack for the
                     np.empty((nt, n + 1), dtype=edges.dtype),  # branch-free writes
                     np.empty((nt, n), dtype=edges.dtype),
-                    np.empty((nt, n), dtype=edges.dtype),
-                    np.empty((nt, n), dtype=np.float32),
+                    np.empty((nt, 0 if packed else n), dtype=edges.dtype),
+                    np.empty((nt, 0 if packed else n), dtype=np.float32),
                     np.empty((nt, max(1, int(type_k.max(initial=0)))), np.int64),
+                    np.empty((nt, total_k if packed else 0), np.uint64),
                     out_nbr,
                     out_score,
                     out_count,
