@@ -24,15 +24,19 @@ demo: $(STAMP)
 	$(BIN)/python -m pyg_multisage.demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check pyg_multisage tests examples benchmarks
-	$(BIN)/ruff format --check pyg_multisage tests examples benchmarks
+	$(BIN)/ruff check pyg_multisage tests examples benchmarks docs
+	$(BIN)/ruff format --check pyg_multisage tests examples benchmarks docs
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix pyg_multisage tests examples benchmarks
-	$(BIN)/ruff format pyg_multisage tests examples benchmarks
+	$(BIN)/ruff check --fix pyg_multisage tests examples benchmarks docs
+	$(BIN)/ruff format pyg_multisage tests examples benchmarks docs
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+docs: $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[docs]"
+	$(BIN)/sphinx-build -W -b html docs docs/_build/html
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/samplers.py

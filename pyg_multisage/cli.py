@@ -30,6 +30,12 @@ files from --raw-dir, $PYG_MULTISAGE_DBLP or downloaded into --root),
 """
 
 
+class _Formatter(
+    argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter
+):
+    """Keeps the description's line breaks and shows every default."""
+
+
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
 
@@ -40,7 +46,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--root", help="dataset folder (processed files are kept there)")
     p.add_argument("--raw-dir", help="folder of raw DBLP files read in place")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument(
         "--synthetic-size",
         type=int,
@@ -53,9 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pyg-multisage",
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add(
+        *a, formatter_class=argparse.ArgumentDefaultsHelpFormatter, **k
+    )
 
     p = sub.add_parser(
         "train",

@@ -26,6 +26,21 @@ DEFAULT_NODE_TYPE = "node"
 #: Edge type used for a homogeneous :class:`~torch_geometric.data.Data`.
 DEFAULT_EDGE_TYPE: EdgeType = ("node", "to", "node")
 
+#: Relation-name prefixes of the importance-neighbor edge types written by
+#: :mod:`pyg_multisage.transforms` (see DESIGN: the graph convention).
+IMPORTANCE_PREFIXES = ("walk_via_", "pinsage", "ppr_")
+
+
+def is_importance_edge_type(data: HeteroData, edge_type: EdgeType) -> bool:
+    """Whether :obj:`edge_type` holds importance neighbors rather than graph
+    structure: it was written by one of our transforms (relation
+    ``walk_via_*``, ``pinsage*``, ``ppr_*``) or its store records a
+    ``context_type``."""
+    store = data[edge_type]
+    return edge_type[1].startswith(IMPORTANCE_PREFIXES) or isinstance(
+        getattr(store, "context_type", None), str
+    )
+
 
 @dataclass(frozen=True)
 class CSR:
@@ -201,20 +216,32 @@ class HeteroCSR:
         undirected: bool = False,
         edge_weight_attr: str = "edge_weight",
         edge_types: Iterable[EdgeType] | None = None,
+        include_importance: bool = False,
     ) -> HeteroCSR:
         """Builds the view from PyG data.
 
         A homogeneous :class:`Data` becomes node type ``'node'`` and edge type
         ``('node', 'to', 'node')``. Edge attribute :obj:`edge_weight_attr`, when
         present and one-dimensional, becomes the relation's weight.
-        :obj:`edge_types` restricts the view to some edge types.
+        :obj:`edge_types` restricts the view to some edge types; otherwise
+        every edge type is taken except importance-neighbor edges written by
+        our transforms (:func:`is_importance_edge_type`), unless
+        :obj:`include_importance` is set: they are samples *of* the graph,
+        not its structure.
         """
         if isinstance(data, HeteroData):
             num_nodes = {t: data[t].num_nodes for t in data.node_types}
             for t, n in num_nodes.items():
                 if n is None:
                     raise ValueError(f"node type '{t}' has no num_nodes or features")
-            chosen = data.edge_types if edge_types is None else list(edge_types)
+            if edge_types is None:
+                chosen = [
+                    et
+                    for et in data.edge_types
+                    if include_importance or not is_importance_edge_type(data, et)
+                ]
+            else:
+                chosen = list(edge_types)
             eis, ews = {}, {}
             for et in chosen:
                 et = tuple(et)

@@ -89,3 +89,23 @@ def test_unknown_types_are_named(bipartite):
         g.check_node_type("user")
     with pytest.raises(ValueError, match="not in the graph"):
         g.check_edge_type(("pin", "likes", "board"))
+
+
+def test_importance_edges_are_not_structure(bipartite):
+    from pyg_multisage.transforms import ContextualWalkNeighbors, PPRNeighbors
+
+    data = PPRNeighbors(
+        "pin",
+        {"ib": [("pin", "in", "board"), ("board", "has", "pin")]},
+        {"ib": {"pin": 3, "board": 2}},
+    )(bipartite)
+    assert ("board", "ppr_ib", "pin") in data.edge_types
+    g = HeteroCSR.from_data(data)
+    assert ("board", "ppr_ib", "pin") not in g
+    assert g.relation("board", "pin") is g["board", "has", "pin"]
+    assert ("board", "ppr_ib", "pin") in HeteroCSR.from_data(
+        data, include_importance=True
+    )
+    # Walks on data that already holds PPR edges find the one structural relation.
+    out = ContextualWalkNeighbors("pin", "board", num_walks=5, num_neighbors=3)(data)
+    assert ("pin", "walk_via_board", "pin") in out.edge_types

@@ -19,7 +19,13 @@ from torch_geometric.sampler import (
 from torch_geometric.sampler.base import DataType
 from torch_geometric.sampler.neighbor_sampler import edge_sample, node_sample
 
-from pyg_multisage.graph import DEFAULT_EDGE_TYPE, DEFAULT_NODE_TYPE, EdgeType
+from pyg_multisage.graph import (
+    DEFAULT_EDGE_TYPE,
+    DEFAULT_NODE_TYPE,
+    IMPORTANCE_PREFIXES,
+    EdgeType,
+    is_importance_edge_type,
+)
 from pyg_multisage.sampler.utils import (
     EgoIndex,
     Gathered,
@@ -27,7 +33,6 @@ from pyg_multisage.sampler.utils import (
     check_seeds,
     context_type_from_name,
     edge_types_into,
-    is_importance_edge_type,
     to_homogeneous,
 )
 
@@ -213,9 +218,7 @@ class ImportanceNeighborSampler(_ImportanceSamplerBase):
             stored = list(dict.fromkeys(stored))
             if edge_types is None:
                 edge_types = [
-                    et
-                    for et in stored
-                    if et[1].startswith(("walk_via_", "pinsage", "ppr_"))
+                    et for et in stored if et[1].startswith(IMPORTANCE_PREFIXES)
                 ]
             self.edge_types = [self._check_edge_type(et, stored) for et in edge_types]
             types = {t for et in stored for t in (et[0], et[2])}

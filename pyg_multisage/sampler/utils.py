@@ -8,24 +8,9 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData
 from torch_geometric.sampler import HeteroSamplerOutput, SamplerOutput
 
 from pyg_multisage.graph import EdgeType
-
-#: Relation-name prefixes of the edge types written by
-#: :mod:`pyg_multisage.transforms`.
-IMPORTANCE_PREFIXES = ("walk_via_", "pinsage", "ppr_")
-
-
-def is_importance_edge_type(data: HeteroData, edge_type: EdgeType) -> bool:
-    """Whether :obj:`edge_type` holds importance neighbors: it was written by
-    one of our transforms (relation ``walk_via_*``, ``pinsage*``, ``ppr_*``) or
-    its store records a ``context_type``."""
-    store = data[edge_type]
-    return edge_type[1].startswith(IMPORTANCE_PREFIXES) or isinstance(
-        getattr(store, "context_type", None), str
-    )
 
 
 def context_type_from_name(edge_type: EdgeType) -> str | None:

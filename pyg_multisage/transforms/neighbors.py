@@ -10,7 +10,7 @@ from torch_geometric.data import HeteroData
 from torch_geometric.transforms import BaseTransform
 from tqdm.auto import tqdm
 
-from pyg_multisage.graph import EdgeType, HeteroCSR
+from pyg_multisage.graph import EdgeType, HeteroCSR, is_importance_edge_type
 from pyg_multisage.sampling.ppr import ppr_topk
 from pyg_multisage.sampling.table import NeighborTable
 from pyg_multisage.sampling.walks import contextual_walk, pinsage_walk
@@ -40,7 +40,11 @@ def check_node_types(transform: BaseTransform, data: HeteroData, *types: str) ->
 def relations_between(
     transform: BaseTransform, data: HeteroData, a: str, b: str
 ) -> list[EdgeType]:
-    found = [et for et in data.edge_types if {et[0], et[2]} == {a, b} and a != b]
+    found = [
+        et
+        for et in data.edge_types
+        if {et[0], et[2]} == {a, b} and a != b and not is_importance_edge_type(data, et)
+    ]
     if not found:
         raise ValueError(
             f"{transform.__class__.__name__}: no edge type connects '{a}' and "
