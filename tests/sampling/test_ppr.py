@@ -378,3 +378,31 @@ def test_properties(graph_seed, k, eps, alpha, split, rel_pick):
         for j, i in enumerate(perm.tolist()):
             a, b = one[t].row(i), shuffled[t].row(j)
             assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_topk_truncation_matches_full_ranking():
+    # k below the number of reached nodes: each row is the head of the full
+    # ranking (score desc, id asc), per type, including tied scores
+    csr = random_graph(5, na=30, nb=20, nc=10)
+    kw = dict(source_type="a", relations=ALL, alpha=0.15, eps=1e-4)
+    seeds = np.arange(30)
+    full = ppr_topk(csr, seeds, top_k={"a": 60, "b": 60, "c": 60}, **kw)
+    for k in (0, 1, 3, 7):
+        cut = ppr_topk(csr, seeds, top_k={"a": k, "b": k, "c": k}, **kw)
+        for t in full:
+            for i in range(len(seeds)):
+                nbr, w, _ = full[t].row(i)
+                c_nbr, c_w, _ = cut[t].row(i)
+                assert torch.equal(c_nbr, nbr[:k]) and torch.equal(c_w, w[:k])
+    # a star: every leaf of the seed's star has the same score
+    leaves = 9
+    star = HeteroCSR(
+        {("a", "ab", "b"): torch.tensor([[0] * leaves, list(range(leaves))])},
+        {"a": 1, "b": leaves},
+        undirected=True,
+    )
+    rels = [("a", "ab", "b"), ("b", "rev_ab", "a")]
+    tab = ppr_topk(star, [0], source_type="a", relations=rels, top_k={"b": 4})["b"]
+    nbr, w, _ = tab.row(0)
+    assert nbr.tolist() == [0, 1, 2, 3]
+    assert (w == w[0]).all() and w[0] > 0
