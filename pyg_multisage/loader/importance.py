@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -44,12 +45,47 @@ def attach_edge_attrs(batch: Data | HeteroData, out: Any) -> Data | HeteroData:
     return batch
 
 
+def split_list_attrs(data: Any) -> tuple[Any, dict[tuple[str | None, str], list]]:
+    """Takes node-level Python lists (titles, names) out of a shallow copy of
+    :obj:`data`: PyG's batch filtering slices tensors only. The lists are
+    sliced by ``n_id`` into every batch instead (:func:`attach_list_attrs`)."""
+    if isinstance(data, HeteroData):
+        stores = [(t, data[t]) for t in data.node_types]
+    elif isinstance(data, Data):
+        stores = [(None, data)]
+    else:
+        return data, {}
+    lists = {
+        (t, key): value
+        for t, store in stores
+        for key, value in store.items()
+        if isinstance(value, list) and len(value) == store.num_nodes
+    }
+    if not lists:
+        return data, {}
+    data = copy.copy(data)
+    for t, key in lists:
+        del (data if t is None else data[t])[key]
+    return data, lists
+
+
+def attach_list_attrs(
+    batch: Data | HeteroData, lists: Mapping[tuple[str | None, str], list]
+) -> Data | HeteroData:
+    for (t, key), values in lists.items():
+        store = batch if t is None else batch[t] if t in batch.node_types else None
+        if store is not None and "n_id" in store:
+            store[key] = [values[i] for i in store.n_id.tolist()]
+    return batch
+
+
 class _AttachMixin:
     """Runs the user's sampler-output transform, PyG's filtering,
     :func:`attach_edge_attrs`, then the user's batch transform."""
 
     transform: Callable | None
     transform_sampler_output: Callable | None
+    _list_attrs: dict = {}
 
     def filter_fn(self, out: Any) -> Data | HeteroData:
         transform, transform_out = self.transform, self.transform_sampler_output
@@ -61,6 +97,7 @@ class _AttachMixin:
         finally:
             self.transform, self.transform_sampler_output = transform, transform_out
         batch = attach_edge_attrs(batch, out)
+        batch = attach_list_attrs(batch, self._list_attrs)
         return batch if transform is None else transform(batch)
 
 
@@ -153,6 +190,7 @@ class ImportanceNeighborLoader(_AttachMixin, NodeLoader):
         if isinstance(input_nodes, (tuple, list)) and len(input_nodes) == 2:
             node_type = input_nodes[0]
         _check_input_type(neighbor_sampler, node_type)
+        data, self._list_attrs = split_list_attrs(data)
         super().__init__(
             data=data,
             node_sampler=neighbor_sampler,
@@ -241,6 +279,7 @@ class ImportanceLinkLoader(_AttachMixin, LinkLoader):
         if et is not None:
             _check_input_type(link_sampler, et[0])
             _check_input_type(link_sampler, et[-1])
+        data, self._list_attrs = split_list_attrs(data)
         super().__init__(
             data=data,
             link_sampler=link_sampler,

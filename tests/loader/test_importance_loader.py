@@ -112,3 +112,15 @@ def test_dblp_with_workers(dblp_dir):
         venues = a["venue"].n_id[ctx[ctx >= 0]]
         stored = data[et].context[a[et].e_id]
         assert torch.equal(venues, stored[stored >= 0])
+
+
+def test_list_attributes_are_sliced_like_tensors():
+    from pyg_multisage.transforms import ContextualWalkNeighbors
+
+    data = random_bipartite()
+    data["pin"].title = [f"pin {i}" for i in range(data["pin"].num_nodes)]
+    data = ContextualWalkNeighbors("pin", "board", num_walks=10, num_neighbors=3)(data)
+    loader = ImportanceNeighborLoader(data, input_nodes="pin", batch_size=7)
+    batch = next(iter(loader))
+    assert batch["pin"].title == [f"pin {i}" for i in batch["pin"].n_id.tolist()]
+    assert len(data["pin"].title) == data["pin"].num_nodes  # input untouched
