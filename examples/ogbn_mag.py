@@ -51,7 +51,11 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from pyg_multisage.datasets.ogbn_mag import OGBN_MAG_CONTEXTS, ogbn_mag
+from pyg_multisage.datasets.ogbn_mag import (
+    OGBN_MAG_CONTEXTS,
+    citation_pairs,
+    ogbn_mag,
+)
 from pyg_multisage.experiment import (
     METRIC_COLUMNS,
     MODELS,
@@ -88,26 +92,6 @@ def subsample_by_venue(data: HeteroData, max_papers: int, seed: int = 0) -> Hete
         sub[ctype].num_nodes = idx.numel()
     sub["paper"].num_nodes = keep.numel()
     return sub
-
-
-def citation_pairs(data: HeteroData) -> dict[str, Tensor]:
-    """Citing → cited pairs (self-citations and duplicates dropped), split by
-    the citing paper's official mask; removes the citation edges from
-    :obj:`data`."""
-    cites = ("paper", "cites", "paper")
-    if cites not in data.edge_types:
-        raise ValueError("the graph lacks ('paper', 'cites', 'paper')")
-    ei = data[cites].edge_index
-    del data[cites]
-    n = data["paper"].num_nodes
-    ei = ei[:, ei[0] != ei[1]]
-    key = torch.unique(ei[0] * n + ei[1])
-    ei = torch.stack([key // n, key % n])
-    paper = data["paper"]
-    return {
-        split: ei[:, paper[f"{split}_mask"][ei[0]]]
-        for split in ("train", "val", "test")
-    }
 
 
 def cap_pairs(pairs: Tensor, max_pairs: int, seed: int = 0) -> Tensor:

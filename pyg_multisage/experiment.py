@@ -182,11 +182,15 @@ def load_task(config: RunConfig) -> Task:
         target, contexts = "paper", ["venue", "term"]
         names = list(data["paper"].title)
     else:
-        from pyg_multisage.datasets.ogbn_mag import ogbn_mag
+        from pyg_multisage.datasets.ogbn_mag import citation_pairs, ogbn_mag
 
         if config.root is None:
             raise ValueError("ogbn-mag needs --root, the folder of PyG's OGB_MAG")
-        data = ogbn_mag(config.root)
+        data = ogbn_mag(config.root, keep_citations=True)
+        # Retrieval pairs: citing -> cited paper, split by the citing paper's
+        # official (time) split; citations leave the graph.
+        for split, pairs in citation_pairs(data).items():
+            data[f"{split}_pairs"] = pairs
         target, contexts = "paper", ["field_of_study", "author"]
         names = None
     _drop_non_tensors(data)

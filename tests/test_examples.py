@@ -310,3 +310,18 @@ def test_quickstart_dblp(dblp_dir, tmp_path, monkeypatch):
     data, target, contexts = ex.load(root)
     assert (target, contexts) == ("paper", ["venue", "term"])
     assert data["paper"].num_nodes == 14376
+
+
+def test_main_job_loads_ogbn_mag_with_citation_pairs(mag_root):
+    from pyg_multisage import experiment
+
+    root, truth = mag_root
+    task = experiment.load_task(
+        experiment.RunConfig(dataset="ogbn-mag", root=str(root))
+    )
+    assert task.target == "paper" and task.contexts == ["field_of_study", "author"]
+    assert ("paper", "cites", "paper") not in task.data.edge_types
+    got = torch.cat(list(task.pairs.values()), 1)
+    cites = torch.tensor(truth["cites"]).t()
+    expect = {tuple(e) for e in cites[:, cites[0] != cites[1]].t().tolist()}
+    assert {tuple(e) for e in got.t().tolist()} == expect

@@ -10,6 +10,7 @@ from pyg_multisage.datasets.dblp import (
 )
 from pyg_multisage.datasets.ogbn_mag import (
     OGBN_MAG_CONTEXTS,
+    citation_pairs,
     ogbn_mag,
     to_target_context,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "read_dblp_raw",
     "same_author_pairs",
     "split_pairs",
+    "citation_pairs",
     "ogbn_mag",
     "to_target_context",
     "OGBN_MAG_CONTEXTS",

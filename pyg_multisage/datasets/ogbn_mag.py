@@ -155,3 +155,23 @@ def ogbn_mag(
         raise ImportError("ogbn_mag needs pandas ('pip install pandas')") from e
     dataset = OGB_MAG(str(root), preprocess=preprocess, force_reload=force_reload)
     return to_target_context(dataset[0], contexts, keep_citations, context_features)
+
+
+def citation_pairs(data: HeteroData) -> dict[str, Tensor]:
+    """Citing → cited pairs (self-citations and duplicates dropped), split by
+    the citing paper's official mask; removes the citation edges from
+    :obj:`data`."""
+    cites = ("paper", "cites", "paper")
+    if cites not in data.edge_types:
+        raise ValueError("the graph lacks ('paper', 'cites', 'paper')")
+    ei = data[cites].edge_index
+    del data[cites]
+    n = data["paper"].num_nodes
+    ei = ei[:, ei[0] != ei[1]]
+    key = torch.unique(ei[0] * n + ei[1])
+    ei = torch.stack([key // n, key % n])
+    paper = data["paper"]
+    return {
+        split: ei[:, paper[f"{split}_mask"][ei[0]]]
+        for split in ("train", "val", "test")
+    }
