@@ -61,6 +61,7 @@ from pyg_multisage.experiment import (
     MODELS,
     RunConfig,
     Task,
+    cap_pairs,
     evaluate,
     format_table,
     run,
@@ -92,16 +93,6 @@ def subsample_by_venue(data: HeteroData, max_papers: int, seed: int = 0) -> Hete
         sub[ctype].num_nodes = idx.numel()
     sub["paper"].num_nodes = keep.numel()
     return sub
-
-
-def cap_pairs(pairs: Tensor, max_pairs: int, seed: int = 0) -> Tensor:
-    """A seeded uniform subset of at most :obj:`max_pairs` pairs (order
-    kept); all of them when :obj:`max_pairs` is ``0``."""
-    if max_pairs <= 0 or pairs.size(1) <= max_pairs:
-        return pairs
-    gen = torch.Generator().manual_seed(seed)
-    keep = torch.randperm(pairs.size(1), generator=gen)[:max_pairs].sort().values
-    return pairs[:, keep]
 
 
 def load_mag_task(root: str, max_papers: int = 0, seed: int = 0) -> Task:

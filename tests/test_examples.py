@@ -144,7 +144,8 @@ def test_ogbn_mag_subsample_and_pairs(mag_root):
 
 
 def test_cap_pairs():
-    ex = load_example("ogbn_mag")
+    from pyg_multisage import experiment as ex
+
     pairs = torch.stack([torch.arange(50), torch.arange(50) + 100])
     capped = ex.cap_pairs(pairs, 10, seed=1)
     assert capped.size(1) == 10
@@ -325,3 +326,20 @@ def test_main_job_loads_ogbn_mag_with_citation_pairs(mag_root):
     cites = torch.tensor(truth["cites"]).t()
     expect = {tuple(e) for e in cites[:, cites[0] != cites[1]].t().tolist()}
     assert {tuple(e) for e in got.t().tolist()} == expect
+
+
+def test_dblp_comparison_caches_runs_and_aggregates(dblp_dir, tmp_path):
+    comparison = load_example("dblp_comparison")
+    argv = ["--raw-dir", str(dblp_dir), "--root", str(tmp_path / "dblp")]
+    argv += ["--models", "text", "multisage-3", "--steps", "2", "--batch-size", "8"]
+    argv += ["--negatives", "8", "--out", str(tmp_path / "out"), "--eval-pairs", "50"]
+    argv += ["--cache", str(tmp_path / "cache"), "--name", "cmp"]
+    comparison.main([*argv, "--seeds", "1", "--no-aggregate"])
+    assert (tmp_path / "cache" / "multisage-3-s1.json").is_file()
+    results = comparison.main([*argv, "--seeds", "0", "1"])
+    assert set(results) == {"text", "multisage-3"}
+    mrr = results["text"]["MRR"]
+    assert 0 <= mrr["mean"] <= 1 and mrr["std"] >= 0
+    saved = json.loads((tmp_path / "out" / "cmp.json").read_text())
+    assert saved["multisage-3"]["REC@10"] == results["multisage-3"]["REC@10"]
+    assert (tmp_path / "out" / "cmp.png").is_file()
