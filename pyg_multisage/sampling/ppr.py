@@ -42,8 +42,9 @@ degree-scaled residuals :math:`r(v) / d(v)` (4 bytes per node: the only state
 an edge traversal reads and writes), a ``float32`` score array (read and
 written once per push), a FIFO queue, and the list of touched nodes, which is
 all that is read for the top-k and reset afterwards. While popping a node the
-kernel prefetches the edge row of the node a few places behind it in the
-queue, so the row-start cache misses of consecutive pushes overlap.
+kernel prefetches the edge row and score of the node a few places behind it
+in the queue (and the ``indptr`` entry of one twice as far), so the cache
+misses of consecutive pushes overlap.
 ``float32`` suffices: residuals are compared with thresholds
 :math:`\epsilon\, d(v) \ge 10^{-7}` at a relative precision of
 :math:`6 \cdot 10^{-8}`, and the rounding of the scores (relative
@@ -74,12 +75,15 @@ __all__ = ["ppr_topk"]
 MIN_EPS = 1e-12
 #: Seeds handed to a thread at a time (dynamic scheduling).
 _CHUNK = 8
-#: How many queue places ahead the edge row of a queued node is prefetched.
-_PREFETCH_DIST = 3
+#: How many queue places ahead the edge row and score of a queued node are
+#: prefetched (its ``indptr`` entry: twice as far).
+_PREFETCH_DIST = 6
 #: Residual left on a node once pushed: marks it touched (``!= 0``) while
 #: staying below every threshold; adding a share to it gives the share
 #: (see :func:`_push_source`).
 _PUSHED = np.float32(-1e-30)
+#: ``node_slot`` entry of a node whose type is not in ``top_k``.
+_NO_SLOT = np.uint8(255)
 
 
 @intrinsic
@@ -173,7 +177,14 @@ def _push_source(s, indptr, edges, edges_f, alpha, eps, p, r, queue, touched, sc
             ahead = head + _PREFETCH_DIST
             if ahead >= cap:
                 ahead -= cap
-            _prefetch(edges, indptr[queue[ahead]])
+            u = queue[ahead]
+            _prefetch(edges, indptr[u])
+            _prefetch(p, u)
+            if size > 2 * _PREFETCH_DIST:
+                ahead2 = ahead + _PREFETCH_DIST
+                if ahead2 >= cap:
+                    ahead2 -= cap
+                _prefetch(indptr, queue[ahead2])
         head += 1
         if head == cap:
             head = 0
@@ -220,7 +231,7 @@ def _push_source(s, indptr, edges, edges_f, alpha, eps, p, r, queue, touched, sc
 
 @numba.njit(cache=True)
 def _topk_packed(
-    s, scored, m_p, p, p_bits, type_lo, type_hi, type_k, type_col, keys, nbr, val, cnt
+    s, scored, m_p, p, p_bits, node_slot, type_k, type_col, keys, nbr, val, cnt
 ):
     """Top-:math:`k_t` of the scored nodes per node type, for global ids below
     ``2^32``: each candidate becomes one ``uint64`` key, the float bits of its
@@ -232,7 +243,7 @@ def _topk_packed(
     ``k``-th key, as the FIFO push finds high scores first). The winners'
     global ids and scores go to ``nbr`` / ``val`` (row slices of the output,
     at the same columns) and their counts to ``cnt``."""
-    num_types = type_lo.shape[0]
+    num_types = type_k.shape[0]
     for j in range(num_types):
         cnt[j] = 0
     low = np.uint64(0xFFFFFFFF)
@@ -240,14 +251,12 @@ def _topk_packed(
         v = scored[q]
         if v == s:
             continue
-        j = 0
-        while j < num_types and not (type_lo[j] <= v < type_hi[j]):
-            j += 1
-        if j == num_types:
+        uv = np.uint64(v)
+        j = node_slot[uv]
+        if j == _NO_SLOT:
             continue
         k = type_k[j]
         c = cnt[j]
-        uv = np.uint64(v)
         key = (np.uint64(p_bits[uv]) << np.uint64(32)) | (low - uv)
         base = type_col[j]
         if c < k:
@@ -281,6 +290,7 @@ def _ppr_kernel(
     type_hi,
     type_k,
     type_col,
+    node_slot,
     scores,
     score_bits,
     residuals,
@@ -323,8 +333,7 @@ def _ppr_kernel(
                     m_p,
                     tpv,
                     tbits,
-                    type_lo,
-                    type_hi,
+                    node_slot,
                     type_k,
                     type_col,
                     tk,
@@ -537,7 +546,10 @@ def _ppr_topk(
         with _num_threads(num_threads) as nt:
             nt = min(nt, max(1, (num_seeds + _CHUNK - 1) // _CHUNK))
             scores = np.zeros((nt, n), dtype=np.float32)
-            packed = n < 2**32 and total_k > 0
+            packed = n < 2**32 and total_k > 0 and len(types) < _NO_SLOT
+            node_slot = np.full(n if packed else 0, _NO_SLOT, dtype=np.uint8)
+            for j in range(len(types) if packed else 0):
+                node_slot[type_lo[j] : type_hi[j]] = j
             with _num_threads(nt), numba.parallel_chunksize(1):
                 _ppr_kernel(
                     gseeds,
@@ -550,6 +562,7 @@ def _ppr_topk(
                     type_hi,
                     type_k,
                     type_col,
+                    node_slot,
                     scores,
                     scores.view(np.uint32),
                     np.zeros((nt, n), dtype=np.float32),  # residuals
