@@ -6,9 +6,13 @@ real DBLP graph (paper-venue, paper-term, paper-author). Restart probability
 0.15, 2,000 random targets (nodes with at least one edge), eps 1e-4 and 1e-5,
 2 Numba threads for both. Reported per (graph, eps, method):
 
-- targets/s (wall, best of a few repetitions) and targets per CPU-second
+- targets/s (wall, best of the repetitions) and targets per CPU-second
   (process CPU time, robust to other load on a shared machine), the speedup
-  over get_ppr by both;
+  over get_ppr by both. Both methods get the same repetition rule: at least
+  ``repeats`` runs (get_ppr at eps < 1e-4: one, it takes tens of seconds),
+  continued while the runs so far add up to less than ``MIN_TOTAL_S`` seconds
+  (so a run of a few milliseconds is not judged on three samples of a
+  shared machine's noise);
 - hops/s per core (edge traversals of the pushes; ours only);
 - error against exact PPR (power iteration to 1e-9 on a sample of targets):
   for each node type the top-k nodes each method lists (k = 50, 20 venues),
@@ -45,6 +49,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 ALPHA = 0.15
 K_DEFAULT = 50
+#: Repeat a measurement until its runs add up to this many seconds (at most
+#: MAX_REPEATS runs, at least the requested number).
+MIN_TOTAL_S = 0.5
+MAX_REPEATS = 40
 
 
 # -- graphs -------------------------------------------------------------------
@@ -275,6 +283,18 @@ def _peer_lists(out_ei, w, g, targets, rows):
     return out
 
 
+def _repeat(min_reps: int, fn, *args) -> list:
+    """Runs ``fn(*args)`` (returning ``(wall, cpu, ...)``) at least
+    ``min_reps`` times, and more while the walls sum below
+    :data:`MIN_TOTAL_S`."""
+    out = [fn(*args)]
+    while len(out) < min_reps or (
+        sum(x[0] for x in out) < MIN_TOTAL_S and len(out) < MAX_REPEATS
+    ):
+        out.append(fn(*args))
+    return out
+
+
 # -- the benchmark ----------------------------------------------------------------
 def run(
     num_threads: int = 2,
@@ -306,11 +326,11 @@ def run(
             _peer(ei, n, targets[:4], 1e-4)
             for eps in tqdm(eps_list, desc=f"ppr {name}"):
                 _reset_peak_rss()
-                ours = [_ours(g, targets, eps, num_threads) for _ in range(repeats)]
+                ours = _repeat(repeats, _ours, g, targets, eps, num_threads)
                 rss_ours = _peak_rss_mb()
                 _reset_peak_rss()
                 peer_reps = 1 if eps < 1e-4 else repeats
-                peer = [_peer(ei, n, targets, eps) for _ in range(peer_reps)]
+                peer = _repeat(peer_reps, _peer, ei, n, targets, eps)
                 rss_peer = _peak_rss_mb()
                 wall_o = min(x[0] for x in ours)
                 cpu_o = min(x[1] for x in ours)
@@ -349,7 +369,7 @@ def run(
                     )
                 )
                 # ours at eps / 2: the error side of "equal or smaller error"
-                half = [_ours(g, targets, eps / 2, num_threads) for _ in range(repeats)]
+                half = _repeat(repeats, _ours, g, targets, eps / 2, num_threads)
                 wall_h = min(x[0] for x in half)
                 cpu_h = min(x[1] for x in half)
                 err_h = _topk_errors(
