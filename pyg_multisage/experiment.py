@@ -109,6 +109,9 @@ class RunConfig:
     out_channels: int = 128
     heads: int = 4
     target_relu: bool = False
+    combine: str = "mask"
+    act: str = "sigmoid"
+    attention: str | None = "three_way"
     num_walks: int = 100
     walk_length: int = 3
     restart_prob: float = 0.5
@@ -443,6 +446,9 @@ def build_encoder(task: Task, config: RunConfig) -> nn.Module:
             target=t,
             heads=config.heads,
             target_relu=config.target_relu,
+            combine=config.combine,
+            attention=config.attention,
+            act=config.act,
         )
     slots = {
         et: (config.ppr_top_k if et[0] == t else max(1, config.ppr_top_k // 4))

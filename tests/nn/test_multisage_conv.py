@@ -32,6 +32,7 @@ def dense_reference(conv: MultiSageConv, x, xc, edge_index, context, weight=None
         z = x @ conv.lin_t.weight.T + conv.lin_t.bias
         z = F.relu(z) if conv.target_relu else z
         zc = F.relu(xc @ conv.lin_c.weight.T + conv.lin_c.bias)
+        act = torch.sigmoid if conv.act == "sigmoid" else torch.tanh
         D, A, Fo = conv.heads, conv.attention_channels, conv.out_channels
 
         def comb(zt, c):
@@ -48,7 +49,7 @@ def dense_reference(conv: MultiSageConv, x, xc, edge_index, context, weight=None
         for v in range(x.size(0)):
             edges = [e for e in range(edge_index.size(1)) if edge_index[1, e] == v]
             if not edges:
-                h = 2 * torch.sigmoid(comb(z[v], None))
+                h = 2 * act(comb(z[v], None))
             else:
                 logits = torch.zeros(len(edges), D)
                 for k, e in enumerate(edges):
@@ -76,7 +77,7 @@ def dense_reference(conv: MultiSageConv, x, xc, edge_index, context, weight=None
                     c = zc[o] if o >= 0 else None
                     zv += alpha[k] * comb(z[v], c)
                     zu += alpha[k] * comb(z[u], c)
-                h = torch.sigmoid(zv) + torch.sigmoid(zu)
+                h = act(zv) + act(zu)
             out[v] = h / h.norm() if conv.normalize else h
         return out
 
@@ -84,8 +85,8 @@ def dense_reference(conv: MultiSageConv, x, xc, edge_index, context, weight=None
 @pytest.mark.parametrize("combine", COMBINES)
 @pytest.mark.parametrize("attention", ATTENTIONS)
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("target_relu", [True, False])
-def test_matches_dense_reference(combine, attention, weighted, target_relu):
+@pytest.mark.parametrize("target_relu, act", [(True, "sigmoid"), (False, "tanh")])
+def test_matches_dense_reference(combine, attention, weighted, target_relu, act):
     torch.manual_seed(1)
     x, xc, ei, ctx, w = tiny_graph()
     conv = MultiSageConv(
@@ -97,6 +98,7 @@ def test_matches_dense_reference(combine, attention, weighted, target_relu):
         context_channels=3,
         attention_channels=4,
         target_relu=target_relu,
+        act=act,
     )
     weight = w if weighted else None
     out = conv(x, xc, ei, ctx, edge_weight=weight)

@@ -193,6 +193,12 @@ class MultiSageConv(MessagePassing):
             dimensions, but masked embeddings are signed and the sigmoids
             use their whole range. (default: :obj:`True`, the literal
             equations)
+        act (str, optional): :math:`\sigma` of Eq. 7: :obj:`"sigmoid"` (the
+            paper) or :obj:`"tanh"`, the zero-centred sigmoid
+            (:math:`\tanh(x) = 2\,\mathrm{sigmoid}(2x) - 1`). Sigmoid outputs
+            share a common positive offset, which keeps every pair of
+            embeddings at a high cosine; :obj:`"tanh"` removes it.
+            (default: :obj:`"sigmoid"`)
         bias (bool, optional): Biases in :math:`\mathbf{W}_t`,
             :math:`\mathbf{W}_c` and :math:`\mathbf{W}_p`.
             (default: :obj:`True`)
@@ -226,6 +232,7 @@ class MultiSageConv(MessagePassing):
         dropout: float = 0.0,
         bias: bool = True,
         target_relu: bool = True,
+        act: str = "sigmoid",
         **kwargs,
     ):
         kwargs.setdefault("aggr", "add")
@@ -260,6 +267,10 @@ class MultiSageConv(MessagePassing):
         self.negative_slope = negative_slope
         self.dropout = dropout
         self.target_relu = target_relu
+        if act not in ("sigmoid", "tanh"):
+            raise ValueError(f"'act' must be 'sigmoid' or 'tanh' (got {act!r})")
+        self.act = act
+        self._act = torch.sigmoid if act == "sigmoid" else torch.tanh
 
         # Last layer of Eq. 4 for targets and contexts.
         self.lin_t = Linear(self.in_channels, out_channels, bias=bias)
@@ -422,7 +433,7 @@ class MultiSageConv(MessagePassing):
             size=(num_src, num_dst),
         )
         z_v, z_u = out.split(self.out_channels, dim=-1)
-        h = torch.sigmoid(z_v) + torch.sigmoid(z_u)
+        h = self._act(z_v) + self._act(z_u)
 
         # Egos without neighbors: one self-loop without context.
         deg = torch.zeros(num_dst, device=dst.device, dtype=torch.long)
@@ -431,7 +442,7 @@ class MultiSageConv(MessagePassing):
         empty = self.neutral_context(
             z_dst.new_zeros(z_dst.shape), z_dst.new_zeros(num_dst, dtype=torch.bool)
         )
-        h_isolated = 2 * torch.sigmoid(self.contextualize(z_dst, empty))
+        h_isolated = 2 * self._act(self.contextualize(z_dst, empty))
         h = torch.where(isolated, h_isolated, h)
 
         if self.normalize:
