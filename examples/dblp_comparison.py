@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--negatives", type=int, default=256)
     ap.add_argument("--raw-dir", default=None, help="raw DBLP files (default: found)")
@@ -146,6 +146,11 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
 
     results = {m: aggregate(runs) for m, runs in per_model.items()}
+    # Reference point: cosine ranking of the raw title features, no training.
+    task = task or ex.load_task(base)
+    feats = task.data[task.target].x
+    test = ex.cap_pairs(task.pairs["test"], args.eval_pairs, 0)
+    raw_features = ex.evaluate(torch.nn.functional.normalize(feats, dim=-1), test)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -155,11 +160,12 @@ def main(argv: list[str] | None = None) -> dict:
         "seeds": args.seeds,
         "seconds_per_run": {m: statistics.fmean(s) for m, s in seconds.items()},
         "split": "test",
+        "raw_features": raw_features,
     }
     (out / f"{args.name}.json").write_text(
         json.dumps({**results, "_meta": meta}, indent=2)
     )
-    print(ex.format_table(results))
+    print(ex.format_table({**results, "(raw features)": raw_features}))
     try:
         plot(results, out / f"{args.name}.png")
         docs_static = ROOT / "docs" / "_static"
