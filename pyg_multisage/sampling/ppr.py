@@ -40,8 +40,11 @@ relation subset and kept with :meth:`HeteroCSR.cached`; edge ``e`` is the pair
 thread owns scratch reused across its seeds: a ``float32`` array of
 degree-scaled residuals :math:`r(v) / d(v)` (4 bytes per node: the only state
 an edge traversal reads and writes), a ``float32`` score array (read and
-written once per push), a FIFO queue, and the list of touched nodes, which is
-all that is read for the top-k and reset afterwards. While popping a node the
+written once per push), a FIFO queue, the list of touched nodes (all that is
+reset afterwards; a plain fill once more than :math:`n/8` were touched) and
+the list of scored nodes (:math:`p > 0`, all that the top-k reads: one pass
+for every node type, with packed ``uint64`` (score, id) keys). While popping
+a node the
 kernel prefetches the edge row and score of the node a few places behind it
 in the queue (and the ``indptr`` entry of one twice as far), so the cache
 misses of consecutive pushes overlap.
