@@ -62,6 +62,21 @@ def aggregate(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def write_csv(results: dict, path: Path) -> None:
+    """The table as CSV (``mean ± std`` cells), included by the docs page."""
+    fmt = lambda v, c: ("{:.2f}" if c in ("INT", "UNI") else "{:.4f}").format(v)
+    lines = [",".join(["model", *ex.METRIC_COLUMNS])]
+    for name, row in results.items():
+        cells = [
+            f"{fmt(row[c]['mean'], c)} ± {fmt(row[c]['std'], c)}"
+            if isinstance(row[c], dict)
+            else fmt(row[c], c)
+            for c in ex.METRIC_COLUMNS
+        ]
+        lines.append(",".join([name, *cells]))
+    path.write_text("\n".join(lines) + "\n")
+
+
 def plot(results: dict, path: Path, metrics=("MRR", "REC@10", "JAC")) -> None:
     import matplotlib
 
@@ -166,6 +181,10 @@ def main(argv: list[str] | None = None) -> dict:
         json.dumps({**results, "_meta": meta}, indent=2)
     )
     print(ex.format_table({**results, "(raw features)": raw_features}))
+    write_csv(
+        {**results, "raw features (no training)": raw_features},
+        out / f"{args.name}.csv",
+    )
     try:
         plot(results, out / f"{args.name}.png")
         docs_static = ROOT / "docs" / "_static"

@@ -343,3 +343,10 @@ def test_dblp_comparison_caches_runs_and_aggregates(dblp_dir, tmp_path):
     saved = json.loads((tmp_path / "out" / "cmp.json").read_text())
     assert saved["multisage-3"]["REC@10"] == results["multisage-3"]["REC@10"]
     assert (tmp_path / "out" / "cmp.png").is_file()
+    rows = (tmp_path / "out" / "cmp.csv").read_text().splitlines()
+    assert rows[0].split(",")[:3] == ["model", "MRR", "REC@1"]
+    assert [r.split(",")[0] for r in rows[1:]] == [
+        "text",
+        "multisage-3",
+        "raw features (no training)",
+    ]
