@@ -42,9 +42,9 @@ DIM = 64
 
 
 def dblp() -> HeteroData:
-    from pyg_multisage.datasets.dblp import read_dblp_raw
+    from pyg_multisage.datasets.dblp import find_dblp_raw, read_dblp_raw
 
-    data = read_dblp_raw(ROOT.parent / "shared" / "data" / "dblp")
+    data = read_dblp_raw(find_dblp_raw(required=True))
     for t in data.node_types:
         for key in list(data[t].keys()):
             if key != "num_nodes":

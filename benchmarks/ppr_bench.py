@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ import torch
 from torch_geometric.utils import coalesce, get_ppr
 from tqdm import tqdm
 
+from pyg_multisage.datasets.dblp import find_dblp_raw
 from pyg_multisage.graph import HeteroCSR
 from pyg_multisage.sampling.ppr import _ppr_topk
 
@@ -81,8 +81,7 @@ def pinboard_graph() -> dict:
 
 
 def _dblp_dir() -> Path:
-    env = os.environ.get("PYG_MULTISAGE_DBLP")
-    return Path(env) if env else SHARED / "data" / "dblp"
+    return find_dblp_raw() or SHARED / "data" / "dblp"
 
 
 def _read_dblp_fallback(raw: Path) -> tuple[dict, dict]:

@@ -46,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pyg_multisage.datasets.dblp import find_dblp_raw
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 PEERS = SHARED / "peers"
@@ -190,13 +192,6 @@ def dgl_python() -> str | None:
     return None
 
 
-def find_dblp(arg: str | None) -> Path | None:
-    for p in [arg, os.environ.get("PYG_MULTISAGE_DBLP"), SHARED / "data" / "dblp"]:
-        if p and (Path(p) / "paper_conf.txt").is_file():
-            return Path(p)
-    return None
-
-
 def dblp_graphs(raw_dir: Path, tmp: Path) -> dict[str, Path]:
     """paper–venue and paper–term as item–context .npz files."""
     try:
@@ -287,7 +282,7 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        dblp = find_dblp(args.dblp)
+        dblp = find_dblp_raw(args.dblp)
         if dblp is not None:
             graphs.update(dblp_graphs(dblp, tmp))
         else:

@@ -10,7 +10,7 @@ from itertools import islice
 import torch
 
 from pyg_multisage.datasets import DBLP, synthetic_multipartite
-from pyg_multisage.experiment import default_dblp_dir
+from pyg_multisage.datasets.dblp import find_dblp_raw
 from pyg_multisage.loader import ImportanceNeighborLoader
 from pyg_multisage.losses import sampled_softmax_loss
 from pyg_multisage.metrics import retrieval_metrics
@@ -20,10 +20,10 @@ from pyg_multisage.transforms import ContextualWalkNeighbors
 
 def load(root, synthetic=False):
     """(graph, target type, context types). Titles (lists) are dropped."""
-    if synthetic or default_dblp_dir() is None:
+    if synthetic or find_dblp_raw() is None:
         print("using the synthetic item-board graph (DBLP not requested or absent)")
         return synthetic_multipartite(3000, 300, seed=0), "item", ["board"]
-    data = DBLP(root, raw_dir=default_dblp_dir())[0]
+    data = DBLP(root, raw_dir=find_dblp_raw())[0]
     del data["paper"].title, data["venue"].name, data["term"].name
     return data, "paper", ["venue", "term"]
 

@@ -19,32 +19,13 @@ The raw DBLP files are read from ``$PYG_MULTISAGE_DBLP``, else from
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def find_dblp(path: str | None = None) -> Path:
-    """The folder of the raw DBLP files, or a :class:`FileNotFoundError`
-    saying where it was looked for."""
-    tried = []
-    for p in (path, os.environ.get("PYG_MULTISAGE_DBLP")):
-        if p:
-            tried.append(Path(p))
-    tried.append(ROOT.parent / "shared" / "data" / "dblp")
-    for p in tried:
-        if (p / "paper_conf.txt").is_file():
-            return p
-    raise FileNotFoundError(
-        "DBLP raw files (paper_conf.txt, paper_term.txt, ...) not found in "
-        + ", ".join(str(p) for p in tried)
-        + "; set PYG_MULTISAGE_DBLP to the folder that holds them"
-    )
+from pyg_multisage.datasets.dblp import find_dblp_raw
 
 
 def _short(text: str, width: int = 70) -> str:
@@ -97,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     raw = None
     if not args.synthetic:
         try:
-            raw = find_dblp(args.dblp)
+            raw = find_dblp_raw(args.dblp, required=True)
         except FileNotFoundError as err:
             print(f"{err}\nfalling back to the synthetic graph")
     main_job(raw, args.steps, args.models, args.seed)

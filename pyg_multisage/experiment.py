@@ -160,16 +160,6 @@ class Task:
 # ---------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------
-def default_dblp_dir() -> str | None:
-    """``$PYG_MULTISAGE_DBLP`` or ``../shared/data/dblp`` next to the project."""
-    env = os.environ.get("PYG_MULTISAGE_DBLP")
-    here = Path(__file__).resolve().parents[2] / "shared" / "data" / "dblp"
-    for path in ([Path(env)] if env else []) + [here]:
-        if (path / "paper_conf.txt").is_file():
-            return str(path)
-    return None
-
-
 def load_task(config: RunConfig) -> Task:
     """Loads :obj:`config.dataset` as a :class:`Task`."""
     if config.dataset == "synthetic":
@@ -182,9 +172,9 @@ def load_task(config: RunConfig) -> Task:
         contexts = [kwargs.get("context", "board")]
         names = None
     elif config.dataset == "dblp":
-        from pyg_multisage.datasets import DBLP
+        from pyg_multisage.datasets.dblp import DBLP, find_dblp_raw
 
-        raw_dir = config.raw_dir or default_dblp_dir()
+        raw_dir = config.raw_dir or find_dblp_raw()
         root = config.root or os.path.join(
             os.path.expanduser("~"), ".cache", "pyg_multisage", "dblp"
         )

@@ -342,6 +342,34 @@ def _complete(folder: Path | None) -> bool:
     return folder is not None and all((folder / f).is_file() for f in DBLP_RAW_FILES)
 
 
+def dblp_raw_candidates(path: str | os.PathLike | None = None) -> list[Path]:
+    """Where raw DBLP files are looked for, in order: :obj:`path`,
+    ``$PYG_MULTISAGE_DBLP``, and ``../shared/data/dblp`` next to a development
+    checkout of this project."""
+    found = [Path(p) for p in (path, os.environ.get("PYG_MULTISAGE_DBLP")) if p]
+    found.append(Path(__file__).resolve().parents[3] / "shared" / "data" / "dblp")
+    return found
+
+
+def find_dblp_raw(
+    path: str | os.PathLike | None = None, required: bool = False
+) -> Path | None:
+    """The first of :func:`dblp_raw_candidates` that holds every raw DBLP
+    file; :obj:`None` (or, with :obj:`required`, a :class:`FileNotFoundError`
+    naming the folders tried) when none does."""
+    tried = dblp_raw_candidates(path)
+    for folder in tried:
+        if _complete(folder):
+            return folder
+    if required:
+        raise FileNotFoundError(
+            "DBLP raw files (paper_conf.txt, paper_term.txt, ...) not found in "
+            + ", ".join(str(p) for p in tried)
+            + "; set PYG_MULTISAGE_DBLP to the folder that holds them"
+        )
+    return None
+
+
 class DBLP(InMemoryDataset):
     r"""The DBLP four-area graph (Ji et al., ECML-PKDD 2010) with the
     *same-author paper retrieval* task, in target--context form.

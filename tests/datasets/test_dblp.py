@@ -176,3 +176,19 @@ def test_download_path(tmp_path, tiny_dblp_dir, monkeypatch):
     )
     data = ds[0]
     assert data["paper"].num_nodes == 6
+
+
+def test_find_dblp_raw_order_and_errors(tiny_dblp_dir, tmp_path, monkeypatch):
+    from pyg_multisage.datasets.dblp import find_dblp_raw
+
+    monkeypatch.setenv("PYG_MULTISAGE_DBLP", str(tiny_dblp_dir))
+    assert find_dblp_raw() == tiny_dblp_dir
+    assert find_dblp_raw(tiny_dblp_dir) == tiny_dblp_dir
+    assert find_dblp_raw(tmp_path) == tiny_dblp_dir  # an empty folder is skipped
+    monkeypatch.setenv("PYG_MULTISAGE_DBLP", str(tmp_path))
+    monkeypatch.setattr(
+        "pyg_multisage.datasets.dblp.dblp_raw_candidates", lambda path=None: [tmp_path]
+    )
+    assert find_dblp_raw() is None
+    with pytest.raises(FileNotFoundError, match="PYG_MULTISAGE_DBLP"):
+        find_dblp_raw(required=True)
