@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from pyg_multisage import experiment as ex
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
 #: Model names of the JSON and the table -> the main job's model names.
 MODELS = {
     "text": "text",
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--negatives", type=int, default=256)
     ap.add_argument("--raw-dir", default=None, help="raw DBLP files (default: found)")
     ap.add_argument("--root", default=None, help="processed dataset folder")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--name", default="dblp_comparison")
     ap.add_argument(
         "--cache",
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         plot(results, out / f"{args.name}.png")
         docs_static = ROOT / "docs" / "_static"
-        if docs_static.is_dir():
+        if docs_static.is_dir() and out.resolve() == RESULTS.resolve():
             plot(results, docs_static / f"{args.name}.png")
     except ImportError:
         print("matplotlib missing: no plot (pip install 'pyg_multisage[plot]')")
