@@ -11,6 +11,7 @@ from torch import Tensor
 from torch_geometric.sampler import HeteroSamplerOutput, SamplerOutput
 
 from pyg_multisage.graph import EdgeType
+from pyg_multisage.sampling.relabel import relabel
 
 
 def context_type_from_name(edge_type: EdgeType) -> str | None:
@@ -124,21 +125,14 @@ def index_nodes(
     among the seeds, each once, in order of first appearance. An entry equal
     to a seed maps to that seed's first position.
     """
-    num_seeds = 0 if seeds is None else seeds.numel()
-    parts = ([] if seeds is None else [seeds]) + others
     empty = torch.empty(0, dtype=torch.long)
-    if not parts or sum(p.numel() for p in parts) == 0:
-        return (empty if seeds is None else seeds), [empty for _ in others]
-    cat = torch.cat(parts)
-    uniq, inv = torch.unique(cat, return_inverse=True)
-    first = torch.full((uniq.numel(),), cat.numel(), dtype=torch.long)
-    first.scatter_reduce_(0, inv, torch.arange(cat.numel()), "amin")
-    local = first.clone()  # seeds map to their first position
-    new = (first >= num_seeds).nonzero().view(-1)
-    new = new[torch.argsort(first[new])]
-    local[new] = num_seeds + torch.arange(new.numel())
-    node = uniq[new] if seeds is None else torch.cat([seeds, uniq[new]])
-    mapped = local[inv[num_seeds:]]
+    seed_np = empty.numpy() if seeds is None else seeds.numpy()
+    other_np = torch.cat(others).numpy() if others else empty.numpy()
+    node, mapped = relabel(seed_np, other_np)
+    node = (
+        torch.from_numpy(node) if seeds is None or node.size > seeds.numel() else seeds
+    )
+    mapped = torch.from_numpy(mapped)
     return node, list(torch.split(mapped, [o.numel() for o in others]))
 
 
