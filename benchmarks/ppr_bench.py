@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from pyg_multisage.datasets.dblp import find_dblp_raw
 from pyg_multisage.graph import HeteroCSR
-from pyg_multisage.sampling.ppr import _ppr_topk
+from pyg_multisage.sampling.ppr import _offsets, _ppr_topk
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -143,14 +143,6 @@ def dblp_graph() -> dict:
 
 
 # -- helpers ------------------------------------------------------------------
-def _offsets(csr: HeteroCSR) -> dict[str, int]:
-    out, acc = {}, 0
-    for t in csr.node_types:
-        out[t] = acc
-        acc += csr.num_nodes[t]
-    return out
-
-
 def _global_edge_index(g: dict) -> tuple[torch.Tensor, int]:
     csr, off = g["csr"], _offsets(g["csr"])
     parts = []

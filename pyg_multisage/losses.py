@@ -19,6 +19,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from pyg_multisage.sampling._validate import check_matrix
+
 __all__ = [
     "CountMinSketch",
     "MaxMarginLoss",
@@ -63,8 +65,8 @@ def max_margin_loss(
             contrasted with every row of :obj:`negative` (PinSage's shared
             mini-batch negatives). (default: :obj:`False`)
     """
-    _check_2d(query, "query")
-    _check_2d(positive, "positive")
+    check_matrix(query, "query")
+    check_matrix(positive, "positive")
     if positive.shape != query.shape:
         raise ValueError(
             f"positive must have the shape of query {list(query.shape)}, "
@@ -73,7 +75,7 @@ def max_margin_loss(
     d = query.shape[1]
     pos = (query * positive).sum(-1)  # [B]
     if shared_negatives:
-        _check_2d(negative, "negative")
+        check_matrix(negative, "negative")
         if negative.shape[1] != d:
             raise ValueError(f"negative must have {d} columns, got {negative.shape[1]}")
         neg = query @ negative.t()  # [B, K]
@@ -373,8 +375,8 @@ def _prepare(
     weight,
     reduction,
 ) -> dict:
-    _check_2d(query, "query")
-    _check_2d(positive, "positive")
+    check_matrix(query, "query")
+    check_matrix(positive, "positive")
     if positive.shape != query.shape:
         raise ValueError(
             f"positive must have the shape of query {list(query.shape)}, "
@@ -383,7 +385,7 @@ def _prepare(
     b, d = query.shape
     k = 0
     if negatives is not None:
-        _check_2d(negatives, "negatives")
+        check_matrix(negatives, "negatives")
         if negatives.shape[1] != d:
             raise ValueError(
                 f"negatives must have {d} columns, got {negatives.shape[1]}"
@@ -717,17 +719,6 @@ class SampledSoftmaxLoss(nn.Module):
 # ---------------------------------------------------------------------------
 # Validation helpers
 # ---------------------------------------------------------------------------
-
-
-def _check_2d(x: object, name: str) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 2:
-        raise ValueError(
-            f"{name} must be two-dimensional [N, d], got shape {list(x.shape)}"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be floating point, got {x.dtype}")
 
 
 def _check_pos_int(x: object, name: str) -> int:

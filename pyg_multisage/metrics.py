@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pyg_multisage.sampling._validate import check_matrix
+
 __all__ = ["recall_at_k", "retrieval_metrics"]
 
 _LOW32 = (1 << 32) - 1
@@ -285,14 +287,7 @@ def _check_inputs(
     query: Tensor, positive: Tensor, pool: Tensor, pool_name: str = "pool"
 ) -> tuple[int, int]:
     for x, name in ((query, "query"), (positive, "positive"), (pool, pool_name)):
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-        if x.dim() != 2:
-            raise ValueError(
-                f"{name} must be two-dimensional, got shape {list(x.shape)}"
-            )
-        if not x.is_floating_point():
-            raise TypeError(f"{name} must be floating point, got {x.dtype}")
+        check_matrix(x, name)
     if positive.shape != query.shape:
         raise ValueError(
             f"positive must have the shape of query {list(query.shape)}, "

@@ -79,3 +79,15 @@ def check_seed(seed: object) -> int:
     if not 0 <= seed < 2**63:
         raise ValueError(f"seed must lie in [0, 2**63), got {seed}")
     return int(seed)
+
+
+def check_matrix(x: object, name: str) -> None:
+    """A floating-point ``torch.Tensor`` of shape ``[N, d]`` (embeddings)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 2:
+        raise ValueError(
+            f"{name} must be two-dimensional [N, d], got shape {list(x.shape)}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be floating point, got {x.dtype}")
