@@ -6,7 +6,9 @@ Flood, OOPSLA 2014) into a 64-bit state, and :func:`next_state` /
 :func:`uniform` / :func:`randint` draw from it. No state is shared between
 walks, so results do not depend on the thread count, the batch composition or
 the order of the seeds. All functions are jitted and callable from Python, so
-reference implementations in the tests read the very same streams.
+reference implementations in the tests read the very same streams; they cast
+their arguments to ``uint64`` first, so plain Python ints (which Numba would
+type as ``int64``) give the same stream as ``np.uint64`` values.
 """
 
 import numba
@@ -25,6 +27,7 @@ _INV53 = 1.0 / 9007199254740992.0  # 2 ** -53
 @numba.njit(cache=True, inline="always")
 def mix64(z):
     """SplitMix64's finalizer: a bijective avalanche of a uint64."""
+    z = np.uint64(z)
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
     return z ^ (z >> _S31)
@@ -41,14 +44,14 @@ def stream(seed, node, walk):
 @numba.njit(cache=True, inline="always")
 def next_state(state):
     """Advances a state by one step; returns ``(new_state, 64 random bits)``."""
-    state = state + _GAMMA
+    state = np.uint64(state) + _GAMMA
     return state, mix64(state)
 
 
 @numba.njit(cache=True, inline="always")
 def uniform(bits):
     """A float in ``[0, 1)`` from 64 random bits (their top 53)."""
-    return np.float64(bits >> _S11) * _INV53
+    return np.float64(np.uint64(bits) >> _S11) * _INV53
 
 
 @numba.njit(cache=True, inline="always")

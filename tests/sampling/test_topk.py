@@ -23,3 +23,14 @@ def test_select_topk_matches_sorting(scores, k):
     np.testing.assert_array_equal(out_s[:n], [-x for x, _ in ref])
     n2 = select_topk_index(ids, s, m, k, heap)
     np.testing.assert_array_equal(ids[heap[:n2]], out_i[:n])
+
+
+def test_rng_streams_are_the_same_from_python_ints():
+    from pyg_multisage.sampling import _rng
+
+    for state in (0, 5, 2**40 + 3, 2**62):
+        new_a, bits_a = _rng.next_state(state)
+        new_b, bits_b = _rng.next_state(np.uint64(state))
+        assert int(new_a) == int(new_b) and int(bits_a) == int(bits_b)
+        assert _rng.uniform(state) == _rng.uniform(np.uint64(state))
+        assert int(_rng.mix64(state)) == int(_rng.mix64(np.uint64(state)))
