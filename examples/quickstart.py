@@ -19,12 +19,11 @@ from pyg_multisage.transforms import ContextualWalkNeighbors
 
 
 def load(root, synthetic=False):
-    """(graph, target type, context types). Titles (lists) are dropped."""
+    """(graph, target type, context types)."""
     if synthetic or find_dblp_raw() is None:
         print("using the synthetic item-board graph (DBLP not requested or absent)")
         return synthetic_multipartite(3000, 300, seed=0), "item", ["board"]
     data = DBLP(root, raw_dir=find_dblp_raw())[0]
-    del data["paper"].title, data["venue"].name, data["term"].name
     return data, "paper", ["venue", "term"]
 
 

@@ -194,7 +194,6 @@ def load_task(config: RunConfig) -> Task:
             data[f"{split}_pairs"] = pairs
         target, contexts = "paper", ["field_of_study", "author"]
         names = None
-    _drop_non_tensors(data)
     pairs = {}
     for split in ("train", "val", "test"):
         key = f"{split}_pairs"
@@ -202,14 +201,6 @@ def load_task(config: RunConfig) -> Task:
             raise ValueError(f"dataset {config.dataset!r} has no {key}")
         pairs[split] = data[key]
     return Task(data, target, contexts, pairs, names)
-
-
-def _drop_non_tensors(data: HeteroData) -> None:
-    """Removes list attributes (titles, names) from the node stores: PyG's
-    batch filtering slices tensors only. :attr:`Task.names` keeps titles."""
-    for store in data.node_stores:
-        for key in [k for k, v in store.items() if isinstance(v, list)]:
-            del store[key]
 
 
 def walk_edge_types(
