@@ -38,14 +38,14 @@ from torch_geometric.data import HeteroData
 from torch_geometric.nn import GATConv, HANConv
 from torch_geometric.utils import scatter
 
+from pyg_multisage import convention
+from pyg_multisage.convention import EdgeType, ppr_edge_type
 from pyg_multisage.loader import ImportanceNeighborLoader
 from pyg_multisage.losses import max_margin_loss, sampled_softmax_loss
 from pyg_multisage.metrics import retrieval_metrics
 from pyg_multisage.nn.models import MultiSage, OmniSage
 from pyg_multisage.train import TrainConfig, fit, load_checkpoint
 from pyg_multisage.transforms import ContextualWalkNeighbors, PPRNeighbors
-
-EdgeType = tuple[str, str, str]
 
 MODELS = ("text", "pinsage", "gat", "han", "multisage", "multisage-2", "omnisage")
 DATASETS = ("synthetic", "dblp", "ogbn-mag")
@@ -206,13 +206,11 @@ def load_task(config: RunConfig) -> Task:
 def walk_edge_types(
     task: Task, contexts: Sequence[str] | None = None
 ) -> list[EdgeType]:
-    return [
-        (task.target, f"walk_via_{c}", task.target) for c in contexts or task.contexts
-    ]
+    return convention.walk_edge_types(task.target, contexts or task.contexts)
 
 
 def ppr_edge_types(task: Task) -> list[EdgeType]:
-    return [(t, "ppr_ctx", task.target) for t in [task.target, *task.contexts]]
+    return [ppr_edge_type(t, "ctx", task.target) for t in [task.target, *task.contexts]]
 
 
 def add_neighbors(task: Task, config: RunConfig) -> HeteroData:

@@ -18,28 +18,14 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data, HeteroData
 
-EdgeType = tuple[str, str, str]
+from pyg_multisage.convention import EdgeType, is_importance_edge_type
+
 T = TypeVar("T")
 
 #: Node type used for a homogeneous :class:`~torch_geometric.data.Data`.
 DEFAULT_NODE_TYPE = "node"
 #: Edge type used for a homogeneous :class:`~torch_geometric.data.Data`.
 DEFAULT_EDGE_TYPE: EdgeType = ("node", "to", "node")
-
-#: Relation-name prefixes of the importance-neighbor edge types written by
-#: :mod:`pyg_multisage.transforms` (see DESIGN: the graph convention).
-IMPORTANCE_PREFIXES = ("walk_via_", "pinsage", "ppr_")
-
-
-def is_importance_edge_type(data: HeteroData, edge_type: EdgeType) -> bool:
-    """Whether :obj:`edge_type` holds importance neighbors rather than graph
-    structure: it was written by one of our transforms (relation
-    ``walk_via_*``, ``pinsage*``, ``ppr_*``) or its store records a
-    ``context_type``."""
-    store = data[edge_type]
-    return edge_type[1].startswith(IMPORTANCE_PREFIXES) or isinstance(
-        getattr(store, "context_type", None), str
-    )
 
 
 @dataclass(frozen=True)

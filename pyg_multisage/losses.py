@@ -19,7 +19,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from pyg_multisage.sampling._validate import check_matrix
+from pyg_multisage._checks import check_matrix
 
 __all__ = [
     "CountMinSketch",

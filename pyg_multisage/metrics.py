@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pyg_multisage.sampling._validate import check_matrix
+from pyg_multisage._checks import check_matrix
 
 __all__ = ["recall_at_k", "retrieval_metrics"]
 

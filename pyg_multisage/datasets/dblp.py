@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch_geometric.data import HeteroData, InMemoryDataset, download_url
 
-from pyg_multisage.sampling._rng import stream, uniform
-from pyg_multisage.sampling._validate import check_float, check_int, check_seed
+from pyg_multisage._checks import check_float, check_int, check_seed
+from pyg_multisage.sampling.rng import stream, uniform
 
 __all__ = [
     "DBLP",

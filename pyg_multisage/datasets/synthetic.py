@@ -16,9 +16,9 @@ import torch
 from numba import prange
 from torch_geometric.data import HeteroData, InMemoryDataset
 
+from pyg_multisage._checks import check_float, check_int, check_seed
 from pyg_multisage.datasets.dblp import split_pairs
-from pyg_multisage.sampling._rng import next_state, randint, stream, uniform
-from pyg_multisage.sampling._validate import check_float, check_int, check_seed
+from pyg_multisage.sampling.rng import next_state, randint, stream, uniform
 
 __all__ = ["SyntheticMultipartite", "synthetic_multipartite"]
 

@@ -47,8 +47,8 @@ import torch
 from numba import prange
 from torch import Tensor
 
-from pyg_multisage.sampling._rng import mix64
-from pyg_multisage.sampling._validate import check_int
+from pyg_multisage._checks import check_int
+from pyg_multisage.sampling.rng import mix64
 
 __all__ = [
     "fnv1a_64",

@@ -19,19 +19,19 @@ from torch_geometric.sampler import (
 from torch_geometric.sampler.base import DataType
 from torch_geometric.sampler.neighbor_sampler import edge_sample, node_sample
 
-from pyg_multisage.graph import (
-    DEFAULT_EDGE_TYPE,
-    DEFAULT_NODE_TYPE,
-    IMPORTANCE_PREFIXES,
+from pyg_multisage.convention import (
     EdgeType,
+    context_type_from_name,
+    context_type_of,
     is_importance_edge_type,
+    is_importance_name,
 )
+from pyg_multisage.graph import DEFAULT_EDGE_TYPE, DEFAULT_NODE_TYPE
 from pyg_multisage.sampler.utils import (
     EgoIndex,
     Gathered,
     assemble,
     check_seeds,
-    context_type_from_name,
     edge_types_into,
     to_homogeneous,
 )
@@ -204,11 +204,7 @@ class ImportanceNeighborSampler(_ImportanceSamplerBase):
                 ctx = _edge_attr(store, "context", ei.size(1), et)
                 ctype = None
                 if ctx is not None:
-                    ctype = (
-                        context_types.get(et)
-                        or getattr(store, "context_type", None)
-                        or context_type_from_name(et)
-                    )
+                    ctype = context_types.get(et) or context_type_of(data, et)
                     ctype = self._check_context(et, ctx, ctype)
                 self.index[et] = EgoIndex.from_edges(ei, self.num_nodes[et[2]], w, ctx)
         else:  # (FeatureStore, GraphStore)
@@ -217,9 +213,7 @@ class ImportanceNeighborSampler(_ImportanceSamplerBase):
             stored = [tuple(a.edge_type) for a in graph_store.get_all_edge_attrs()]
             stored = list(dict.fromkeys(stored))
             if edge_types is None:
-                edge_types = [
-                    et for et in stored if et[1].startswith(IMPORTANCE_PREFIXES)
-                ]
+                edge_types = [et for et in stored if is_importance_name(et)]
             self.edge_types = [self._check_edge_type(et, stored) for et in edge_types]
             types = {t for et in stored for t in (et[0], et[2])}
             types |= {

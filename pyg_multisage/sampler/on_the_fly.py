@@ -23,12 +23,8 @@ from torch_geometric.data import Data, FeatureStore, GraphStore, HeteroData
 from torch_geometric.data import remote_backend_utils as remote_utils
 from torch_geometric.sampler.base import DataType
 
-from pyg_multisage.graph import (
-    DEFAULT_EDGE_TYPE,
-    DEFAULT_NODE_TYPE,
-    EdgeType,
-    HeteroCSR,
-)
+from pyg_multisage.convention import EdgeType, ppr_edge_type, walk_edge_types
+from pyg_multisage.graph import DEFAULT_EDGE_TYPE, DEFAULT_NODE_TYPE, HeteroCSR
 from pyg_multisage.sampler._fork import check_fork_safe_worker
 from pyg_multisage.sampler.importance import _ImportanceSamplerBase
 from pyg_multisage.sampler.utils import EgoIndex, Gathered, edge_types_into
@@ -147,7 +143,7 @@ class ContextualWalkSampler(_OnTheFlyBase):
             context=self.contexts,
             **self.kwargs,
         )
-        self.edge_types = [(target, f"walk_via_{c}", target) for c in self.contexts]
+        self.edge_types = walk_edge_types(target, self.contexts)
 
     def edge_types_for(self, node_type: str) -> list[EdgeType]:
         return edge_types_into(self.edge_types, node_type, self.__class__.__name__)
@@ -252,13 +248,11 @@ class PPRSampler(_OnTheFlyBase):
                 alpha=alpha,
                 eps=eps,
             )
-            self.edge_types += [(t, f"ppr_{name}", source) for t in self.top_k[name]]
-        if not self.is_hetero:
-            if len(self.edge_types) != 1:
-                raise ValueError(
-                    "on homogeneous data PPRSampler takes one relation subset"
-                )
-            self._homo_edge_type = self.edge_types[0]
+            self.edge_types += [
+                ppr_edge_type(t, name, source) for t in self.top_k[name]
+            ]
+        if not self.is_hetero and len(self.edge_types) != 1:
+            raise ValueError("on homogeneous data PPRSampler takes one relation subset")
 
     def edge_types_for(self, node_type: str) -> list[EdgeType]:
         return edge_types_into(self.edge_types, node_type, self.__class__.__name__)
@@ -280,7 +274,7 @@ class PPRSampler(_OnTheFlyBase):
                 num_threads=threads,
             )
             for t in self.top_k[name]:
-                et = (t, f"ppr_{name}", self.source)
+                et = ppr_edge_type(t, name, self.source)
                 out[et if self.is_hetero else DEFAULT_EDGE_TYPE] = _table_gather(
                     tables[t], inv, None
                 )

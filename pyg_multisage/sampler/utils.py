@@ -10,14 +10,8 @@ import torch
 from torch import Tensor
 from torch_geometric.sampler import HeteroSamplerOutput, SamplerOutput
 
-from pyg_multisage.graph import EdgeType
+from pyg_multisage.convention import EdgeType
 from pyg_multisage.sampling.relabel import relabel
-
-
-def context_type_from_name(edge_type: EdgeType) -> str | None:
-    """``'venue'`` for ``(t, 'walk_via_venue', t)``, else :obj:`None`."""
-    rel = edge_type[1]
-    return rel[len("walk_via_") :] if rel.startswith("walk_via_") else None
 
 
 @dataclass

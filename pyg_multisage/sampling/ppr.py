@@ -66,10 +66,10 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 from torch import Tensor
 
+from pyg_multisage._checks import as_index_array, check_float, check_int
 from pyg_multisage.graph import EdgeType, HeteroCSR
 from pyg_multisage.sampling._threads import num_threads as _num_threads
 from pyg_multisage.sampling._topk import select_topk
-from pyg_multisage.sampling._validate import as_index_array, check_float, check_int
 from pyg_multisage.sampling.table import NeighborTable
 
 __all__ = ["ppr_topk"]

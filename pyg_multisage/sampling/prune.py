@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pyg_multisage._checks import check_float, check_int, check_seed
 from pyg_multisage.graph import CSR
-from pyg_multisage.sampling._rng import next_state, stream, uniform
-from pyg_multisage.sampling._validate import check_float, check_int, check_seed
+from pyg_multisage.sampling.rng import next_state, stream, uniform
 
 __all__ = ["degree_prune"]
 

@@ -17,7 +17,7 @@ Hops pick a neighbor uniformly, or proportionally to the edge weight when the
 relation has weights (binary search over per-row prefix sums).
 
 **Random streams.** Walk :math:`i` from seed node :math:`v` draws from
-``_rng.stream(seed, v, i)`` and from nothing else, in this order: for every
+``rng.stream(seed, v, i)`` and from nothing else, in this order: for every
 traversal :math:`t = 0, 1, \ldots`: if :math:`t > 0`, one uniform :math:`u`
 (restart resp. terminate when :math:`u <` the probability); then one draw for
 the context hop and one for the target hop. A uniform hop takes
@@ -47,16 +47,16 @@ import numba
 import numpy as np
 from torch import Tensor
 
-from pyg_multisage.graph import CSR, HeteroCSR
-from pyg_multisage.sampling._rng import next_state, randint, stream, uniform
-from pyg_multisage.sampling._threads import num_threads as _num_threads
-from pyg_multisage.sampling._topk import select_topk_index
-from pyg_multisage.sampling._validate import (
+from pyg_multisage._checks import (
     as_index_array,
     check_float,
     check_int,
     check_seed,
 )
+from pyg_multisage.graph import CSR, HeteroCSR
+from pyg_multisage.sampling._threads import num_threads as _num_threads
+from pyg_multisage.sampling._topk import select_topk_index
+from pyg_multisage.sampling.rng import next_state, randint, stream, uniform
 from pyg_multisage.sampling.table import NeighborTable
 
 __all__ = ["contextual_walk", "pinsage_walk", "LANES"]

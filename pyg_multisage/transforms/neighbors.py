@@ -10,7 +10,15 @@ from torch_geometric.data import HeteroData
 from torch_geometric.transforms import BaseTransform
 from tqdm.auto import tqdm
 
-from pyg_multisage.graph import EdgeType, HeteroCSR, is_importance_edge_type
+from pyg_multisage.convention import (
+    EdgeType,
+    is_importance_edge_type,
+    pinsage_edge_type,
+    ppr_edge_type,
+    walk_edge_type,
+    write_table,
+)
+from pyg_multisage.graph import HeteroCSR
 from pyg_multisage.sampling.ppr import ppr_topk
 from pyg_multisage.sampling.table import NeighborTable
 from pyg_multisage.sampling.walks import contextual_walk, pinsage_walk
@@ -87,23 +95,6 @@ def concat_tables(tables: list[NeighborTable]) -> NeighborTable:
         weight=torch.cat([t.weight for t in tables]),
         context=ctx,
     )
-
-
-def write_table(
-    data: HeteroData,
-    edge_type: EdgeType,
-    table: NeighborTable,
-    context_type: str | None = None,
-) -> None:
-    """Writes a table as neighbor → ego edges grouped by ego, weight
-    descending (the table's row order), with ``edge_weight`` (float32) and,
-    with :obj:`context_type`, ``context`` (int64) and ``context_type``."""
-    store = data[edge_type]
-    store.edge_index = table.edge_index()
-    store.edge_weight = table.weight.to(torch.float32)
-    if context_type is not None:
-        store.context = table.context.to(torch.long)
-        store.context_type = context_type
 
 
 class ContextualWalkNeighbors(BaseTransform):
@@ -192,7 +183,7 @@ class ContextualWalkNeighbors(BaseTransform):
             fn, data[self.target].num_nodes, self.__class__.__name__, self.progress
         )
         for c in self.contexts:
-            write_table(data, (self.target, f"walk_via_{c}", self.target), tables[c], c)
+            write_table(data, walk_edge_type(self.target, c), tables[c], c)
         return data
 
     def __repr__(self) -> str:
@@ -272,7 +263,7 @@ class PinSageNeighbors(BaseTransform):
         table = run_chunked(
             fn, data[self.target].num_nodes, self.__class__.__name__, self.progress
         )[""]
-        write_table(data, (self.target, "pinsage", self.target), table)
+        write_table(data, pinsage_edge_type(self.target), table)
         return data
 
     def __repr__(self) -> str:
@@ -386,9 +377,8 @@ class PPRNeighbors(BaseTransform):
         )
         for name in self.relation_subsets:
             for t in self.top_k[name]:
-                write_table(
-                    data, (t, f"ppr_{name}", self.source), tables[f"{name}\0{t}"]
-                )
+                et = ppr_edge_type(t, name, self.source)
+                write_table(data, et, tables[f"{name}\0{t}"])
         return data
 
     def __repr__(self) -> str:

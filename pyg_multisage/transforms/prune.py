@@ -11,8 +11,8 @@ from torch_geometric.data.storage import EdgeStorage
 from torch_geometric.transforms import BaseTransform
 from tqdm.auto import tqdm
 
+from pyg_multisage._checks import check_float, check_int, check_seed
 from pyg_multisage.graph import EdgeType
-from pyg_multisage.sampling._validate import check_float, check_int, check_seed
 from pyg_multisage.sampling.prune import degree_prune
 
 

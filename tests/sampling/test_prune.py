@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from pyg_multisage.graph import HeteroCSR
-from pyg_multisage.sampling._rng import next_state, stream, uniform
 from pyg_multisage.sampling.prune import degree_prune
+from pyg_multisage.sampling.rng import next_state, stream, uniform
 
 DEGREES = np.array([0, 1, 5, 10, 11, 30, 200, 1000, 5000])
 

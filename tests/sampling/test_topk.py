@@ -26,7 +26,7 @@ def test_select_topk_matches_sorting(scores, k):
 
 
 def test_rng_streams_are_the_same_from_python_ints():
-    from pyg_multisage.sampling import _rng
+    from pyg_multisage.sampling import rng as _rng
 
     for state in (0, 5, 2**40 + 3, 2**62):
         new_a, bits_a = _rng.next_state(state)

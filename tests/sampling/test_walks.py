@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyg_multisage.graph import HeteroCSR
-from pyg_multisage.sampling._rng import next_state, randint, stream, uniform
+from pyg_multisage.sampling.rng import next_state, randint, stream, uniform
 from pyg_multisage.sampling.walks import contextual_walk, pinsage_walk, vote_stream
 
 THREADS = min(2, numba.config.NUMBA_NUM_THREADS)

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import HeteroData
-from torch_geometric.typing import EdgeType
 from tqdm.auto import tqdm
 
+from pyg_multisage.convention import EdgeType, walk_edge_type
 from pyg_multisage.nn.conv.multi_context_conv import MultiContextConv
 
 
@@ -90,7 +90,7 @@ class MultiSage(torch.nn.Module):
         self.target = target
         self.context_types = list(context_channels)
         self.edge_types: dict[str, EdgeType] = {
-            c: (target, f"walk_via_{c}", target) for c in self.context_types
+            c: walk_edge_type(target, c) for c in self.context_types
         }
         if edge_types is not None:
             self.edge_types.update({c: tuple(et) for c, et in edge_types.items()})

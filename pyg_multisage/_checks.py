@@ -1,8 +1,9 @@
-"""Argument checks shared by the kernel wrappers.
+"""Argument and tensor checks, with one set of error messages.
 
-Every public wrapper validates here, in Python, so that bad input raises a
-:class:`ValueError` or :class:`TypeError` naming the argument instead of
-failing inside Numba.
+Every public function of the package validates its input here, in Python,
+so that bad input raises a :class:`ValueError` or :class:`TypeError` naming
+the argument instead of failing inside Numba or deep inside PyG. This module
+is the bottom layer: it imports nothing else of the package.
 """
 
 from __future__ import annotations
