@@ -8,14 +8,24 @@ r"""A small, explicit training loop: one function, no framework.
 * gradient clipping by global norm;
 * automatic mixed precision on CUDA (``"fp16"`` with a gradient scaler, or
   ``"bf16"``); on CPU the request is ignored with a warning;
-* seeded determinism on CPU (:func:`seed_everything`; the random states go
-  into every checkpoint, so a resumed run continues the very same streams);
+* seeded determinism (:func:`seed_everything`, and PyTorch's deterministic
+  algorithms while training: on CPU two runs with the same seed give
+  bit-identical weights at any thread count; the random states go into every
+  checkpoint, so a resumed run continues the very same streams);
+* early stopping on a validation metric (``monitor``, ``patience``): the
+  best weights are kept (``best.pt``) and restored at the end;
+* interruption: SIGINT or SIGTERM finishes the current step, saves a
+  checkpoint and raises :class:`TrainingInterrupted`; a non-finite loss
+  raises :class:`TrainingDiverged` and keeps the last good checkpoint;
 * a tqdm bar with running (exponentially smoothed) losses;
 * ``eval_fn() -> dict`` every ``eval_every`` steps (model in eval mode, no
   gradients);
 * checkpoints written atomically (temporary file, ``fsync``,
   :func:`os.replace`): a crash mid-save leaves the previous checkpoint
-  intact; ``resume=True`` continues from the last one;
+  intact; ``resume=True`` continues from the last one. Checkpoints hold
+  tensors and plain Python data only and are read with
+  ``torch.load(weights_only=True)``: a file carrying other objects (e.g. a
+  pickled payload) is refused (:class:`CheckpointError`);
 * the training curves saved as CSV and (with matplotlib) PNG.
 
 Everything the loop does is visible in :func:`fit`'s body; the pieces
@@ -26,11 +36,17 @@ used on their own.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import csv
 import math
 import os
+import pickle
 import random
+import signal
+import threading
 import warnings
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,8 +57,12 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "CheckpointError",
     "TrainConfig",
     "TrainResult",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "deterministic_algorithms",
     "fit",
     "load_checkpoint",
     "make_optimizer",
@@ -54,6 +74,52 @@ __all__ = [
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read: missing, truncated, not
+    written by :func:`save_checkpoint`, or holding objects other than tensors
+    and plain data (refused unread)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :func:`fit` after SIGINT or SIGTERM, once the current step
+    has finished and (with ``output_dir``) a checkpoint has been saved.
+
+    Attributes:
+        step (int): Optimizer steps done.
+        checkpoint (Path, optional): The checkpoint written, if any.
+        signum (int): The signal received.
+    """
+
+    def __init__(self, step: int, checkpoint: Path | None, signum: int) -> None:
+        name = signal.Signals(signum).name
+        where = f"; checkpoint saved to {checkpoint}" if checkpoint else ""
+        super().__init__(f"interrupted by {name} after step {step}{where}")
+        self.step, self.checkpoint, self.signum = step, checkpoint, signum
+
+
+class TrainingDiverged(FloatingPointError):
+    """Raised by :func:`fit` when the loss is not finite. The step is not
+    applied and the last checkpoint on disk (if any) is left as it was.
+
+    Attributes:
+        step (int): The 1-based step whose loss was not finite.
+        checkpoint (Path, optional): The last good checkpoint, if one exists.
+    """
+
+    def __init__(self, step: int, loss: float, checkpoint: Path | None) -> None:
+        kept = (
+            f"the last good checkpoint {checkpoint} is kept"
+            if checkpoint is not None and checkpoint.exists()
+            else "no checkpoint had been written yet"
+        )
+        super().__init__(
+            f"training diverged: loss is {loss} at step {step} ({kept}); "
+            "lower the learning rate"
+        )
+        self.step, self.checkpoint = step, checkpoint
 
 
 @dataclass
@@ -91,6 +157,18 @@ class TrainConfig:
         progress (bool, optional): Show a tqdm bar. (default: :obj:`True`)
         smoothing (float, optional): Smoothing of the running losses shown
             on the bar. (default: :obj:`0.9`)
+        deterministic (bool, optional): Train under
+            :func:`deterministic_algorithms` (bit-identical runs on CPU at any
+            thread count). (default: :obj:`True`)
+        monitor (str, optional): Metric of ``eval_fn`` that early stopping
+            and the best checkpoint follow (higher is better, e.g.
+            :obj:`"MRR"`). (default: :obj:`None`, no early stopping)
+        patience (int, optional): Stop after this many evaluations without
+            an improvement of :obj:`monitor`; :obj:`None` trains all
+            ``max_steps`` but still restores the best weights.
+            (default: :obj:`None`)
+        min_delta (float, optional): Smallest change of :obj:`monitor` that
+            counts as an improvement. (default: :obj:`0.0`)
     """
 
     max_steps: int
@@ -109,6 +187,10 @@ class TrainConfig:
     device: str = "cpu"
     progress: bool = True
     smoothing: float = 0.9
+    deterministic: bool = True
+    monitor: str | None = None
+    patience: int | None = None
+    min_delta: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -135,6 +217,15 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1 or None, got {v}")
         if not 0.0 <= self.smoothing < 1.0:
             raise ValueError(f"smoothing must lie in [0, 1), got {self.smoothing}")
+        if self.patience is not None:
+            if self.patience < 1:
+                raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
+            if self.monitor is None:
+                raise ValueError("patience needs 'monitor', the metric to follow")
+        if self.monitor is not None and self.eval_every is None:
+            raise ValueError(f"monitor={self.monitor!r} needs eval_every")
+        if not (math.isfinite(self.min_delta) and self.min_delta >= 0):
+            raise ValueError(f"min_delta must be >= 0, got {self.min_delta}")
 
 
 @dataclass
@@ -147,6 +238,32 @@ class TrainResult:
     last_eval: dict[str, float] = field(default_factory=dict)
     checkpoint: Path | None = None
     curves: dict[str, Path] = field(default_factory=dict)
+    best_step: int | None = None
+    best_eval: dict[str, float] = field(default_factory=dict)
+    stopped_early: bool = False
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool = True) -> Iterator[None]:
+    """Runs the block under :func:`torch.use_deterministic_algorithms`
+    (``warn_only=True``: an op without a deterministic kernel warns instead
+    of failing) and restores the previous setting afterwards.
+
+    On CPU, PyTorch's default scatter/index-add kernels used by message
+    passing sum in an order that depends on thread scheduling, so two runs
+    with the same seed drift apart in the last bits; inside this block they
+    are bit-identical at any thread count.
+    """
+    if not enabled:
+        yield
+        return
+    was = torch.are_deterministic_algorithms_enabled()
+    was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=was_warn)
 
 
 def seed_everything(seed: int) -> None:
@@ -228,10 +345,42 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
 def load_checkpoint(
     path: str | os.PathLike, map_location: Any = "cpu"
 ) -> dict[str, Any]:
-    """Reads a checkpoint written by :func:`save_checkpoint` (a trusted
-    file of your own: it holds the random states, so it is unpickled with
-    ``weights_only=False``)."""
-    return torch.load(Path(path), map_location=map_location, weights_only=False)
+    """Reads a checkpoint written by :func:`save_checkpoint` with
+    ``torch.load(weights_only=True)``: tensors and plain Python data only, so
+    opening a file someone else made never runs code from it.
+
+    Raises:
+        CheckpointError: the file is missing, empty, truncated, not a
+            checkpoint, or holds other objects (refused unread).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the checkpoint file is empty")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        if "weights_only" in str(err) or "global" in str(err).lower():
+            raise CheckpointError(
+                f"{path}: refused to load: the file holds objects other than "
+                "tensors and plain data (it was not written by pyg_multisage, "
+                "or was tampered with)"
+            ) from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated or not written by "
+            f"torch.save: {type(err).__name__}: {first})"
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(
+            f"{path}: not a pyg_multisage checkpoint (holds a "
+            f"{type(state).__name__}, expected a dict)"
+        )
+    return state
 
 
 def save_curves(
@@ -285,9 +434,11 @@ def save_curves(
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),  # noqa: NPY002
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002
+    version, internal, gauss_next = random.getstate()
+    state = {  # plain data and tensors: readable with weights_only=True
+        "python": [version, list(internal), gauss_next],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -296,8 +447,11 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: Mapping[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    keys = keys.numpy().astype(np.uint32)
+    np.random.set_state((kind, keys, pos, has_gauss, gauss))  # noqa: NPY002
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -398,8 +552,54 @@ def fit(
         resume (bool, optional): Continue from ``output_dir``'s checkpoint
             if one exists. (default: :obj:`True`)
     """
+    with deterministic_algorithms(config.deterministic), _StopSignals() as stop:
+        return _fit(
+            model, step_fn, data, config, eval_fn, optimizer, scheduler, resume, stop
+        )
+
+
+class _StopSignals:
+    """Turns SIGINT/SIGTERM into a flag that :func:`fit` reads between steps
+    (a second signal interrupts at once). Installed only in the main thread;
+    the previous handlers come back on exit."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:  # second signal: stop now
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _fit(
+    model: nn.Module,
+    step_fn: Callable[[Any], Tensor | Mapping[str, Tensor]],
+    data: Iterable | Callable[[int], Any],
+    config: TrainConfig,
+    eval_fn: Callable[[], Mapping[str, float]] | None,
+    optimizer: torch.optim.Optimizer | None,
+    scheduler: Any | None,
+    resume: bool,
+    stop: _StopSignals,
+) -> TrainResult:
     from tqdm.auto import tqdm
 
+    if config.monitor is not None and eval_fn is None:
+        raise ValueError(f"monitor={config.monitor!r} needs an eval_fn")
     seed_everything(config.seed)
     device = torch.device(config.device)
     use_amp = config.amp is not None and device.type == "cuda"
@@ -407,7 +607,7 @@ def fit(
         warnings.warn(
             f"amp={config.amp!r} needs a CUDA device; training on {device.type} "
             "in full precision",
-            stacklevel=2,
+            stacklevel=3,
         )
     amp_dtype = torch.bfloat16 if config.amp == "bf16" else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and config.amp == "fp16")
@@ -420,8 +620,14 @@ def fit(
 
     out_dir = Path(config.output_dir) if config.output_dir is not None else None
     ckpt_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
+    best_path = out_dir / BEST_NAME if out_dir is not None else None
     history: list[dict[str, float]] = []
     last_eval: dict[str, float] = {}
+    # Early stopping: the best value of config.monitor, its step and eval,
+    # evaluations since, and the best weights (in memory and in best.pt).
+    best: dict[str, Any] = {"value": None, "step": None, "eval": {}, "bad": 0}
+    best_state: dict[str, Tensor] | None = None
+    stopped_early = False
     start = 0
     if resume and ckpt_path is not None and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, map_location=device)
@@ -431,8 +637,12 @@ def fit(
         scaler.load_state_dict(state["scaler"])
         history = list(state["history"])
         last_eval = dict(state.get("last_eval", {}))
+        best = dict(state.get("best", best))
+        stopped_early = bool(state.get("stopped_early", False))
         start = int(state["step"])
         _set_rng_state(state["rng"])
+        if best["step"] is not None and best_path is not None:
+            best_state = load_checkpoint(best_path, map_location=device)["model"]
 
     def checkpoint(step: int) -> None:
         save_checkpoint(
@@ -445,6 +655,8 @@ def fit(
                 "scaler": scaler.state_dict(),
                 "history": history,
                 "last_eval": last_eval,
+                "best": best,
+                "stopped_early": stopped_early,
                 "rng": _rng_state(),
                 "config": asdict(config),
             },
@@ -460,13 +672,15 @@ def fit(
         dynamic_ncols=True,
     )
     model.train()
-    for step in range(start, config.max_steps):
+    step = start
+    while step < config.max_steps and not stopped_early:
         batch = get_batch(step)
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
             loss, parts = _split_losses(step_fn(batch))
         if not torch.isfinite(loss.detach()).item() and not scaler.is_enabled():
-            raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}")
+            bar.close()
+            raise TrainingDiverged(step + 1, loss.item(), ckpt_path)
         scaler.scale(loss).backward()
         row: dict[str, float] = {
             "step": step + 1,
@@ -483,7 +697,7 @@ def fit(
         row["loss"] = float(loss.detach())
         row.update(parts)
 
-        done = step + 1
+        step = done = step + 1
         last = done == config.max_steps
         if eval_fn is not None and (
             last or (config.eval_every is not None and done % config.eval_every == 0)
@@ -493,6 +707,22 @@ def fit(
                 last_eval = {k: float(v) for k, v in eval_fn().items()}
             model.train()
             row.update({f"eval/{k}": v for k, v in last_eval.items()})
+            if config.monitor is not None:
+                if config.monitor not in last_eval:
+                    raise KeyError(
+                        f"eval_fn returned no {config.monitor!r} to monitor "
+                        f"(it returned {sorted(last_eval)})"
+                    )
+                value = last_eval[config.monitor]
+                if best["value"] is None or value > best["value"] + config.min_delta:
+                    best.update(value=value, step=done, eval=last_eval, bad=0)
+                    best_state = copy.deepcopy(model.state_dict())
+                    if best_path is not None:
+                        save_checkpoint(best_path, {"step": done, "model": best_state})
+                else:
+                    best["bad"] += 1
+                    if config.patience is not None and best["bad"] >= config.patience:
+                        stopped_early = True
         history.append(row)
 
         a = config.smoothing
@@ -507,15 +737,30 @@ def fit(
 
         if ckpt_path is not None and (
             last
+            or stopped_early
+            or stop.signum is not None
             or (
                 config.checkpoint_every is not None
                 and done % config.checkpoint_every == 0
             )
         ):
             checkpoint(done)
+        if stop.signum is not None:
+            bar.close()
+            raise TrainingInterrupted(done, ckpt_path, stop.signum)
     bar.close()
 
+    if best_state is not None:
+        model.load_state_dict(best_state)
     curves: dict[str, Path] = {}
     if out_dir is not None:
         curves = save_curves(history, out_dir)
-    return TrainResult(history, last_eval, ckpt_path, curves)
+    return TrainResult(
+        history,
+        last_eval,
+        ckpt_path,
+        curves,
+        best_step=best["step"],
+        best_eval=dict(best["eval"]),
+        stopped_early=stopped_early,
+    )
