@@ -288,6 +288,14 @@ def _check_inputs(
 ) -> tuple[int, int]:
     for x, name in ((query, "query"), (positive, "positive"), (pool, pool_name)):
         check_matrix(x, name)
+        finite = torch.isfinite(x).all(dim=1)
+        if not bool(finite.all()):
+            row = int((~finite).nonzero()[0, 0])
+            raise ValueError(
+                f"{name} holds non-finite values (NaN or inf) in row {row} and "
+                f"{int((~finite).sum()) - 1} other row(s); a NaN embedding would "
+                "shift every rank silently"
+            )
     if positive.shape != query.shape:
         raise ValueError(
             f"positive must have the shape of query {list(query.shape)}, "

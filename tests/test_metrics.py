@@ -187,3 +187,11 @@ def test_metrics_bad_input():
     with pytest.raises(ValueError, match="k must"):
         recall_at_k(x, x, x, 0)
     assert math.isfinite(retrieval_metrics(x, x, x)["MRR"])
+    bad = x.clone()
+    bad[2, 1] = float("nan")
+    with pytest.raises(ValueError, match="pool holds non-finite values .* row 2"):
+        retrieval_metrics(x, x, bad)
+    with pytest.raises(ValueError, match="query holds non-finite"):
+        retrieval_metrics(bad, x, x)
+    with pytest.raises(ValueError, match="positive holds non-finite"):
+        recall_at_k(x, bad * float("inf"), x, 1)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch_geometric.data import Data, FeatureStore, GraphStore, HeteroData
 from torch_geometric.loader import LinkLoader, NodeLoader
 from torch_geometric.sampler import BaseSampler, NegativeSampling
@@ -269,12 +270,16 @@ class ImportanceLinkLoader(_AttachMixin, LinkLoader):
                 "edge_types and num_neighbors configure the default sampler; "
                 "leave them unset when passing link_sampler"
             )
-        et = None
+        et, pairs = None, edge_label_index
         if isinstance(edge_label_index, (tuple, list)):
-            et = (
-                edge_label_index
-                if isinstance(edge_label_index[0], str)
-                else (edge_label_index[0])
+            if isinstance(edge_label_index[0], str):
+                et, pairs = edge_label_index, None
+            else:
+                et, pairs = edge_label_index
+        if isinstance(pairs, Tensor) and (pairs.dim() != 2 or pairs.size(0) != 2):
+            raise ValueError(
+                "edge_label_index must have shape [2, num_pairs] (source row, "
+                f"destination row), got {list(pairs.shape)}"
             )
         if et is not None:
             _check_input_type(link_sampler, et[0])

@@ -227,6 +227,17 @@ def test_link_loader_negative_sampling(mode):
             )
 
 
+def test_link_loader_refuses_pairs_of_the_wrong_shape():
+    data = stored_graph()
+    triple = torch.tensor([[1, 2], [5, 6], [7, 8]])
+    with pytest.raises(ValueError, match=r"edge_label_index must have shape \[2, "):
+        ImportanceLinkLoader(data, (WALK, triple), batch_size=2, edge_types=[WALK])
+    with pytest.raises(ValueError, match=r"got \[4\]"):
+        ImportanceLinkLoader(
+            data, (WALK, torch.arange(4)), batch_size=2, edge_types=[WALK]
+        )
+
+
 def test_feature_and_graph_store_pair():
     data = stored_graph()
     fs, gs = MyFeatureStore(), MyGraphStore()
