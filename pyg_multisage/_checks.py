@@ -111,3 +111,14 @@ def check_ids(ids: object, name: str) -> Tensor:
     if ids.numel() and int(ids.min()) < 0:
         raise ValueError(f"{name} must hold non-negative ids, got {int(ids.min())}")
     return ids
+
+
+def check_aligned(x: object, name: str, like: Tensor, like_name: str) -> None:
+    """A floating-point matrix of the shape of :obj:`like` (row :math:`i` of
+    one belongs to row :math:`i` of the other, e.g. positives of queries)."""
+    check_matrix(x, name)
+    if x.shape != like.shape:
+        raise ValueError(
+            f"{name} must have the shape of {like_name} {list(like.shape)}, "
+            f"got {list(x.shape)}"
+        )

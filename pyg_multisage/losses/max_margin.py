@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from pyg_multisage._checks import check_float, check_matrix
+from pyg_multisage._checks import check_aligned, check_float, check_matrix
 
 __all__ = ["MaxMarginLoss", "max_margin_loss"]
 
@@ -44,12 +44,7 @@ def max_margin_loss(
     """
     margin = _check_margin(margin)
     check_matrix(query, "query")
-    check_matrix(positive, "positive")
-    if positive.shape != query.shape:
-        raise ValueError(
-            f"positive must have the shape of query {list(query.shape)}, "
-            f"got {list(positive.shape)}"
-        )
+    check_aligned(positive, "positive", query, "query")
     d = query.shape[1]
     pos = (query * positive).sum(-1)  # [B]
     if shared_negatives:

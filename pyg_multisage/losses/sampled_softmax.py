@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pyg_multisage._checks import check_ids, check_matrix
+from pyg_multisage._checks import check_aligned, check_ids, check_matrix
 from pyg_multisage.losses.chunked_softmax import chunked_sampled_softmax
 from pyg_multisage.losses.count_min_sketch import CountMinSketch
 from pyg_multisage.losses.softmax_config import SampledSoftmaxConfig
@@ -244,12 +244,7 @@ def _check_embeddings(
 ) -> tuple[int, int]:
     """:math:`B` and :math:`K` of a batch, after checking the shapes."""
     check_matrix(query, "query")
-    check_matrix(positive, "positive")
-    if positive.shape != query.shape:
-        raise ValueError(
-            f"positive must have the shape of query {list(query.shape)}, "
-            f"got {list(positive.shape)}"
-        )
+    check_aligned(positive, "positive", query, "query")
     b, d = query.shape
     if negatives is None:
         return b, 0
