@@ -92,3 +92,33 @@ def check_matrix(x: object, name: str) -> None:
         )
     if not x.is_floating_point():
         raise TypeError(f"{name} must be floating point, got {x.dtype}")
+
+
+def check_ids(ids: object, name: str) -> Tensor:
+    """Node ids as a one-dimensional ``int64`` tensor, kept on its device.
+
+    Unlike :func:`as_index_array`, the ids stay a tensor (on the GPU if they
+    are there); integer dtypes of any width are accepted, floats and bools
+    refused, and every id must be non-negative.
+    """
+    if not isinstance(ids, Tensor):
+        ids = torch.as_tensor(ids)
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer ids, got {ids.dtype}")
+    if ids.dim() != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {list(ids.shape)}")
+    ids = ids.to(torch.int64)
+    if ids.numel() and int(ids.min()) < 0:
+        raise ValueError(f"{name} must hold non-negative ids, got {int(ids.min())}")
+    return ids
+
+
+def check_aligned(x: object, name: str, like: Tensor, like_name: str) -> None:
+    """A floating-point matrix of the shape of :obj:`like` (row :math:`i` of
+    one belongs to row :math:`i` of the other, e.g. positives of queries)."""
+    check_matrix(x, name)
+    if x.shape != like.shape:
+        raise ValueError(
+            f"{name} must have the shape of {like_name} {list(like.shape)}, "
+            f"got {list(x.shape)}"
+        )

@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from pyg_multisage.losses import CountMinSketch, sampled_softmax_loss
+from pyg_multisage.losses import (
+    CountMinSketch,
+    candidate_log_q,
+    sampled_softmax_loss,
+)
 
 __all__ = [
     "EntityEntityBatch",
@@ -280,10 +284,13 @@ class EntityEntityTask(nn.Module):
             pos_ids = batch.pairs[s.name][1]
             log_q = None
             if t in self.sketches:
-                ids = pos_ids if neg_ids is None else torch.cat([pos_ids, neg_ids])
-                if self.training:
-                    self.sketches[t].update(ids)
-                log_q = self.sketches[t].log_q(ids).to(qe.device)
+                log_q = candidate_log_q(
+                    self.sketches[t],
+                    pos_ids,
+                    neg_ids,
+                    update=self.training,
+                    device=qe.device,
+                )
             losses[f"pair/{s.name}"] = sampled_softmax_loss(
                 qe,
                 pe,
