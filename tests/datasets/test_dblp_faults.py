@@ -471,3 +471,42 @@ def test_find_dblp_raw_reads_only_what_is_named(tmp_path, monkeypatch, dblp_dir)
     assert find_dblp_raw(dblp_dir) == dblp_dir
     source = Path(dblp_module.__file__).read_text()
     assert '"shared"' not in source and "parents[" not in source
+
+
+# ---------------------------------------------------------------------------
+# The command line: --force-reload and data errors as one line, exit 2.
+# ---------------------------------------------------------------------------
+def test_cli_force_reload(tmp_path, make_tiny_dblp, no_env, count_process, capsys):
+    from pyg_multisage.cli import main
+
+    raw = make_tiny_dblp(tmp_path / "raw")
+    argv = ["sample", "--dataset", "dblp", "--root", str(tmp_path / "root")]
+    argv += ["--raw-dir", str(raw), "--num-walks", "2", "--num-neighbors", "2"]
+    assert main([*argv, "--out", str(tmp_path / "a.pt")]) == 0
+    assert len(count_process) == 1
+    assert main([*argv, "--out", str(tmp_path / "b.pt")]) == 0
+    assert len(count_process) == 1  # the cache is valid
+    assert main([*argv, "--out", str(tmp_path / "c.pt"), "--force-reload"]) == 0
+    assert len(count_process) == 2  # rebuilt once, then loaded
+    capsys.readouterr()
+    # damaged raw files: one line naming the file and line, exit status 2
+    (raw / "paper_term.txt").write_bytes(b"10\t1\n10\t")
+    assert main([*argv, "--out", str(tmp_path / "d.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "paper_term.txt, line 2:" in err[0]
+    # --force-reload is for the cached dataset only
+    synthetic = ["sample", "--dataset", "synthetic", "--force-reload"]
+    assert main([*synthetic, "--out", "x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "pyg-multisage sample: error: --force-reload applies to --dataset dblp only"
+    ]
+
+
+def test_cli_offline_is_one_line(tmp_path, no_env, offline, capsys):
+    from pyg_multisage.cli import main
+
+    argv = ["sample", "--dataset", "dblp", "--root", str(tmp_path / "root")]
+    assert main([*argv, "--out", str(tmp_path / "a.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "PYG_MULTISAGE_DBLP" in err[0], err
