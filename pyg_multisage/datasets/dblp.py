@@ -171,6 +171,11 @@ _LABELS = (
     ("venue", "conf_label.txt"),
 )
 _MAX_ID_DIGITS = 18  # every such id fits in int64
+_PAIR_LINES = re.compile(
+    r"(?:[0-9]{1,18}\t[0-9]{1,18}\n)*[0-9]{1,18}\t[0-9]{1,18}", re.ASCII
+)
+
+
 # --------------------------------------------------------------------------
 # Reading and validating the raw files.
 # --------------------------------------------------------------------------
@@ -276,6 +281,12 @@ def _parse_names(path: Path, lines: list[str]) -> tuple[np.ndarray, list[str]]:
 def _parse_pairs(path: Path, lines: list[str], exact: bool) -> np.ndarray:
     """The first two integer fields of each line (``[N, 2]`` int64); with
     :obj:`exact` a line must have exactly two fields, else at least two."""
+    if exact:
+        # Fast path for well-formed link files; the loop below finds the line
+        # of any damage.
+        text = "\n".join(lines)
+        if _PAIR_LINES.fullmatch(text):
+            return np.array(text.split(), dtype=np.int64).reshape(-1, 2)
     out = np.empty((len(lines), 2), dtype=np.int64)
     for i, line in enumerate(lines, 1):
         parts = line.split("\t")
