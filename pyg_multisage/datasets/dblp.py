@@ -320,7 +320,7 @@ def _lookup(
 
 
 def _first_repeat(index: np.ndarray) -> tuple[int, int] | None:
-    """(earlier line, later line), 0-based, of the first value of
+    """(an earlier line, the later line), 0-based, of the first value of
     :obj:`index` that occurs twice (by the later line), or :obj:`None`."""
     order = np.argsort(index, kind="stable")
     same = np.flatnonzero(index[order][1:] == index[order][:-1])
@@ -374,7 +374,7 @@ def _read_raw(raw_dir: Path) -> tuple[HeteroData, dict[str, dict[str, int | str]
         if repeat is not None:
             raise ValueError(
                 f"{path}, line {repeat[1] + 1}: id {int(rows[repeat[1], 0])} is "
-                f"labeled again (first on line {repeat[0] + 1})"
+                f"labeled again (also on line {repeat[0] + 1})"
             )
         y = np.full(raw_ids[node_type].size, -1, dtype=np.int64)
         y[index] = rows[:, 1]

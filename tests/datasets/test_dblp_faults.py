@@ -120,7 +120,11 @@ TINY_DAMAGE = [
     ("paper.txt", "10\tA\n11\tB\n10\tC\n", r"paper.txt, line 3: id 10 repeats line 1"),
     ("paper.txt", "10\tA\n11\n", r"paper.txt, line 2: expected 'id<TAB>text'"),
     ("term.txt", "1\tgraph\n2\t \n3\tq\n", r"term.txt, line 2: no text after the id"),
-    ("conf_label.txt", "101\t0\n101\t1\n", r"line 2: id 101 is labeled again \(first"),
+    (
+        "conf_label.txt",
+        "101\t0\n101\t1\n",
+        r"line 2: id 101 is labeled again \(also on line 1",
+    ),
     ("conf_label.txt", "101\t4\tVLDB\n", r"conf_label.txt, line 1: label 4 is not in"),
     ("conf_label.txt", "101\n", r"line 1: expected at least 2 tab-separated"),
 ]
