@@ -9,6 +9,14 @@ BIN    := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 export PYTHONHASHSEED := 0
+# The raw DBLP files, read in place by tests, the demo and the benchmarks (the
+# package itself reads only what it is given). Default: ../shared/data/dblp
+# when that folder exists; override with `make test PYG_MULTISAGE_DBLP=/path`
+# or by exporting the variable.
+PYG_MULTISAGE_DBLP ?= $(wildcard $(CURDIR)/../shared/data/dblp)
+ifneq ($(strip $(PYG_MULTISAGE_DBLP)),)
+export PYG_MULTISAGE_DBLP
+endif
 
 .PHONY: install demo test lint format docs bench clean
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -81,7 +82,8 @@ def pinboard_graph() -> dict:
 
 
 def _dblp_dir() -> Path:
-    return find_dblp_raw() or SHARED / "data" / "dblp"
+    """The raw DBLP folder: ``--dblp`` or ``$PYG_MULTISAGE_DBLP``."""
+    return find_dblp_raw(required=True)
 
 
 def _read_dblp_fallback(raw: Path) -> tuple[dict, dict]:
@@ -431,7 +433,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--graphs", nargs="+", default=["pin-board", "DBLP"])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ppr.json"))
+    ap.add_argument("--dblp", help="raw DBLP folder (default: $PYG_MULTISAGE_DBLP)")
     a = ap.parse_args()
+    if a.dblp:
+        os.environ["PYG_MULTISAGE_DBLP"] = a.dblp
     rows = run(
         num_threads=a.threads,
         num_targets=a.targets,

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--negatives", type=int, default=256)
-    ap.add_argument("--raw-dir", default=None, help="raw DBLP files (default: found)")
+    ap.add_argument("--raw-dir", help="raw DBLP files (default: $PYG_MULTISAGE_DBLP)")
     ap.add_argument("--root", default=None, help="processed dataset folder")
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--name", default="dblp_comparison")

@@ -1,7 +1,7 @@
 """Quick start: MultiSage on DBLP (or a synthetic graph when DBLP is absent).
 
-DBLP's raw files are read from $PYG_MULTISAGE_DBLP or ../shared/data/dblp.
-Run: python examples/quickstart.py [--steps 200]
+DBLP's raw files are read from --raw-dir or $PYG_MULTISAGE_DBLP.
+Run: python examples/quickstart.py [--steps 200] [--raw-dir PATH]
 """
 
 import argparse
@@ -18,18 +18,20 @@ from pyg_multisage.nn.models import MultiSage
 from pyg_multisage.transforms import ContextualWalkNeighbors
 
 
-def load(root, synthetic=False):
+def load(root, synthetic=False, raw_dir=None):
     """(graph, target type, context types)."""
-    if synthetic or find_dblp_raw() is None:
+    raw_dir = None if synthetic else find_dblp_raw(raw_dir)
+    if raw_dir is None:
         print("using the synthetic item-board graph (DBLP not requested or absent)")
         return synthetic_multipartite(3000, 300, seed=0), "item", ["board"]
-    data = DBLP(root, raw_dir=find_dblp_raw())[0]
+    data = DBLP(root, raw_dir=raw_dir)[0]
     return data, "paper", ["venue", "term"]
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--root", default="data/dblp", help="DBLP processed folder")
+    p.add_argument("--raw-dir", help="raw DBLP files (default: $PYG_MULTISAGE_DBLP)")
     p.add_argument("--synthetic", action="store_true")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=128, help="pairs per step")
@@ -41,7 +43,7 @@ def main(argv=None):
     torch.manual_seed(0)
 
     # 1. Contextual random walks (MultiSage Alg. 2) write neighbor edges.
-    data, target, contexts = load(args.root, args.synthetic)
+    data, target, contexts = load(args.root, args.synthetic, args.raw_dir)
     walks = ContextualWalkNeighbors(target, contexts, num_walks=args.num_walks)
     data = walks(data)
 

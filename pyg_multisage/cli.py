@@ -46,6 +46,11 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--root", help="dataset folder (processed files are kept there)")
     p.add_argument("--raw-dir", help="folder of raw DBLP files read in place")
+    p.add_argument(
+        "--force-reload",
+        action="store_true",
+        help="rebuild DBLP's processed file even if it matches the raw files",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument(
         "--synthetic-size",
@@ -135,7 +140,25 @@ def _synthetic(args: argparse.Namespace) -> dict[str, int]:
     return {"num_targets": n, "num_contexts": max(n // 10, 2)}
 
 
+def _force_reload(args: argparse.Namespace) -> None:
+    """``--force-reload``: rebuild the processed DBLP file that the command
+    then loads (same root and raw folder as :func:`experiment.load_task`)."""
+    if not args.force_reload:
+        return
+    if args.dataset != "dblp":
+        raise CLIError("--force-reload applies to --dataset dblp only")
+    import os
+
+    from pyg_multisage.datasets.dblp import DBLP, find_dblp_raw
+
+    root = args.root or os.path.join(
+        os.path.expanduser("~"), ".cache", "pyg_multisage", "dblp"
+    )
+    DBLP(root, raw_dir=args.raw_dir or find_dblp_raw(), force_reload=True)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    _force_reload(args)
     out = args.out or f"runs/{args.dataset}-{args.model}-s{args.seed}"
     config = ex.RunConfig(
         dataset=args.dataset,
@@ -220,6 +243,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise CLIError("give --out FILE.pt to save tables, or --load FILE.pt")
+    _force_reload(args)
     from pyg_multisage.graph import HeteroCSR
     from pyg_multisage.sampling import contextual_walk, pinsage_walk, ppr_topk
 

@@ -2,7 +2,7 @@
 
 1. The main job on an embedded default that needs no download: DBLP
    same-author paper retrieval when the raw DBLP files are found
-   (``$PYG_MULTISAGE_DBLP`` or ``../shared/data/dblp``), else the synthetic
+   (``--dblp`` or ``$PYG_MULTISAGE_DBLP``), else the synthetic
    planted-facet graph. It trains a PinSage-style baseline and MultiSage,
    evaluates both on held-out pairs and prints MultiSage Table 2's columns
    (see :mod:`pyg_multisage.experiment`); run folders go to ``runs/demo-*``.
@@ -12,8 +12,9 @@ DBLP four-area graph, once with venues and once with terms as the context
 type, and prints a few papers with their top neighbors (titles), visit counts
 and the dominant context of each pair (venue or term names).
 
-The raw DBLP files are read from ``$PYG_MULTISAGE_DBLP``, else from
-``../shared/data/dblp`` next to the project root.
+The raw DBLP files are read from ``--dblp``, else from
+``$PYG_MULTISAGE_DBLP`` (``make demo`` sets it to ``../shared/data/dblp``
+next to the project root when that folder exists).
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def main_job(raw: Path | None, steps: int, models: list[str], seed: int = 0) -> 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dblp", default=None, help="folder of the raw DBLP files")
+    ap.add_argument(
+        "--dblp", help="folder of the raw DBLP files (default: $PYG_MULTISAGE_DBLP)"
+    )
     ap.add_argument("--synthetic", action="store_true", help="ignore DBLP")
     ap.add_argument("--steps", type=int, default=150, help="training steps per model")
     ap.add_argument(

@@ -4,6 +4,9 @@ from pyg_multisage.datasets.dblp import (
     DBLP,
     DBLP_AREAS,
     DBLP_RAW_FILES,
+    DBLP_RELEASE,
+    download_dblp_raw,
+    find_dblp_raw,
     read_dblp_raw,
     same_author_pairs,
     split_pairs,
@@ -22,6 +25,8 @@ from pyg_multisage.datasets.synthetic import (
 __all__ = [
     "DBLP",
     "read_dblp_raw",
+    "download_dblp_raw",
+    "find_dblp_raw",
     "same_author_pairs",
     "split_pairs",
     "citation_pairs",
@@ -32,4 +37,5 @@ __all__ = [
     "synthetic_multipartite",
     "DBLP_RAW_FILES",
     "DBLP_AREAS",
+    "DBLP_RELEASE",
 ]

@@ -19,7 +19,7 @@ TINY_DBLP = {
     "paper_term.txt": "10\t1\n10\t2\n12\t3\n13\t1\n13\t3\n14\t2\n",
     "paper_label.txt": "11\t2\tDeep Nets\n",
     "author_label.txt": "6\t0\tJulio\n",
-    "conf_label.txt": "101\t0\tVLDB\t\n100\t1\tKDD\t",
+    "conf_label.txt": "101\t0\tVLDB\t\n100\t1\tKDD\t\n",
 }
 
 

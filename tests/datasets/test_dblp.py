@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
 
 import pytest
 import torch
@@ -12,7 +10,6 @@ import torch
 import pyg_multisage.datasets.dblp as dblp_module
 from pyg_multisage.datasets import (
     DBLP,
-    DBLP_RAW_FILES,
     read_dblp_raw,
     same_author_pairs,
     split_pairs,
@@ -139,7 +136,7 @@ def test_tiny_dataset_and_raw_dir_resolution(tmp_path, tiny_dblp_dir, monkeypatc
     assert data["paper"].y.tolist() == [1, 1, 0, 0, 1, 0]
     assert not (tmp_path / "r1" / "raw").exists()  # read in place, not copied
     # processed once: a second construction does not read the raw files
-    monkeypatch.setattr(dblp_module, "read_dblp_raw", None)
+    monkeypatch.setattr(dblp_module, "_read_raw", None)
     ds2 = DBLP(str(tmp_path / "r1"), raw_dir=tiny_dblp_dir, num_features=32)
     assert torch.equal(ds2[0].train_pairs, data.train_pairs)
     monkeypatch.undo()
@@ -149,33 +146,6 @@ def test_tiny_dataset_and_raw_dir_resolution(tmp_path, tiny_dblp_dir, monkeypatc
     # a bad raw_dir is reported
     with pytest.raises(FileNotFoundError, match="lacks the DBLP files"):
         DBLP(str(tmp_path / "r3"), raw_dir=tmp_path)
-
-
-def test_download_path(tmp_path, tiny_dblp_dir, monkeypatch):
-    """download() fetches every raw file from the pinned MAGNN commit."""
-    monkeypatch.delenv("PYG_MULTISAGE_DBLP", raising=False)
-    urls = []
-
-    def fake_download(url, folder, log=True):
-        urls.append(url)
-        name = url.rsplit("/", 1)[1]
-        shutil.copy(tiny_dblp_dir / name, folder)
-        return os.path.join(folder, name)
-
-    monkeypatch.setattr(dblp_module, "download_url", fake_download)
-    root = tmp_path / "root"
-    (root / "raw").mkdir(parents=True)
-    ds = DBLP(str(root), num_features=16)
-    assert ds.raw_dir == str(root / "raw")
-    assert len(urls) == len(DBLP_RAW_FILES)
-    assert all(
-        u.startswith(
-            "https://raw.githubusercontent.com/cynricfu/MAGNN/b8557f5/data/raw/DBLP/"
-        )
-        for u in urls
-    )
-    data = ds[0]
-    assert data["paper"].num_nodes == 6
 
 
 def test_find_dblp_raw_order_and_errors(tiny_dblp_dir, tmp_path, monkeypatch):

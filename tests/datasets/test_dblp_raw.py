@@ -97,18 +97,20 @@ def test_bad_input(tmp_path, make_tiny_dblp):
         read_dblp_raw(tmp_path)
     folder = make_tiny_dblp(tmp_path / "a")
     (folder / "paper_conf.txt").write_text("10\t100\n99\t100\n")
-    with pytest.raises(ValueError, match="paper_conf.txt: 1 ids not found"):
+    with pytest.raises(
+        ValueError, match=r"paper_conf.txt, line 2: paper id 99 is not in paper.txt"
+    ):
         read_dblp_raw(folder)
     folder = make_tiny_dblp(tmp_path / "b")
     (folder / "paper_label.txt").write_text("11\t7\tx\n")
-    with pytest.raises(ValueError, match="labels must lie in 0..3"):
+    with pytest.raises(ValueError, match=r"paper_label.txt, line 1: label 7 is not"):
         read_dblp_raw(folder)
     folder = make_tiny_dblp(tmp_path / "c")
     (folder / "conf.txt").write_text("100\tKDD\nx1\tVLDB\n")
-    with pytest.raises(ValueError, match="not an integer"):
+    with pytest.raises(ValueError, match=r"conf.txt, line 2: 'x1' is not a non-neg"):
         read_dblp_raw(folder)
     folder = make_tiny_dblp(tmp_path / "d")
     (folder / "paper_term.txt").write_text("10\t1\n10\n")
-    with pytest.raises(ValueError, match="expected 2 columns"):
+    with pytest.raises(ValueError, match=r"paper_term.txt, line 2: expected 2 tab"):
         read_dblp_raw(folder)
     assert len(DBLP_RAW_FILES) == 10
