@@ -58,6 +58,7 @@ stays orders of magnitude below the push error :math:`\epsilon\, d(v)`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -87,6 +88,56 @@ _PREFETCH_DIST = 6
 _PUSHED = np.float32(-1e-30)
 #: ``node_slot`` entry of a node whose type is not in ``top_k``.
 _NO_SLOT = np.uint8(255)
+
+
+# -- kernel arguments, grouped by role --------------------------------------------
+class _PushGraph(NamedTuple):
+    r"""The merged out-CSR of :math:`\mathcal{H}_R` (:func:`_merged_csr`) and
+    the push parameters."""
+
+    indptr: np.ndarray  # int32/int64 [n + 1]
+    edges: np.ndarray  # int32/int64 [E, 2]: (head w, bits of f = 1 / d(w))
+    edges_f: np.ndarray  # float32/float64 [E, 2], a view of ``edges``
+    alpha: float
+    eps: float
+
+
+class _TypeSlots(NamedTuple):
+    """The node types of ``top_k``: global id range, :math:`k_t` and output
+    column of each, and the type slot of every node (packed top-k only)."""
+
+    lo: np.ndarray  # int64 [T] first global id
+    hi: np.ndarray  # int64 [T] one past the last global id
+    k: np.ndarray  # int64 [T]
+    col: np.ndarray  # int64 [T] first output column
+    node_slot: np.ndarray  # uint8 [n] (or [0]): type slot, _NO_SLOT if none
+
+
+class _PushScratch(NamedTuple):
+    """Per-thread scratch rows ``[num_threads, ...]`` (see the module
+    docstring); ``ids``/``values``/``heap`` serve the unpacked top-k, ``keys``
+    the packed one, and the unused ones have no columns."""
+
+    scores: np.ndarray  # float32 [n] p
+    score_bits: np.ndarray  # uint32 [n], a view of ``scores``
+    residuals: np.ndarray  # float32 [n] r / d
+    queue: np.ndarray  # [n + 1] FIFO ring (slack for branch-free writes)
+    touched: np.ndarray  # [n + 1] nodes with state to reset
+    scored: np.ndarray  # [n] nodes with p > 0
+    ids: np.ndarray  # [n] candidates of one type (unpacked top-k)
+    values: np.ndarray  # float32 [n] their scores
+    heap: np.ndarray  # int64 [max k]
+    keys: np.ndarray  # uint64 [sum k] packed (score, id) keys
+
+
+class _PushOutput(NamedTuple):
+    """Padded result rows, columns ``types.col[j]:+types.k[j]`` for type
+    ``j``, and the edge traversals per seed."""
+
+    neighbor: np.ndarray  # int64 [S, sum k] global ids
+    score: np.ndarray  # float32 [S, sum k]
+    count: np.ndarray  # int64 [S, T] valid entries per type
+    hops: np.ndarray  # int64 [S]
 
 
 @intrinsic
@@ -282,47 +333,34 @@ def _topk_packed(
 
 
 @numba.njit(cache=True, parallel=True)
-def _ppr_kernel(
-    seeds,
-    indptr,
-    edges,
-    edges_f,
-    alpha,
-    eps,
-    type_lo,
-    type_hi,
-    type_k,
-    type_col,
-    node_slot,
-    scores,
-    score_bits,
-    residuals,
-    queue,
-    touched,
-    scored,
-    ids_buf,
-    score_buf,
-    heap,
-    keys,
-    out_nbr,
-    out_score,
-    out_count,
-    hops,
-):
+def _ppr_kernel(seeds, graph, types, scratch, out):
+    """Forward push and per-type top-k from every (global) seed.
+
+    ``graph`` is the :class:`_PushGraph`, ``types`` the :class:`_TypeSlots`,
+    ``scratch`` the per-thread :class:`_PushScratch` (``scores`` and
+    ``residuals`` zero on entry and on exit), ``out`` the :class:`_PushOutput`
+    written row by row.
+    """
+    indptr, edges, edges_f = graph.indptr, graph.edges, graph.edges_f
+    alpha, eps = graph.alpha, graph.eps
+    type_lo, type_hi, type_k, type_col = types.lo, types.hi, types.k, types.col
+    node_slot = types.node_slot
+    out_nbr, out_score, out_count = out.neighbor, out.score, out.count
+    hops = out.hops
     num_seeds = seeds.shape[0]
     num_chunks = (num_seeds + _CHUNK - 1) // _CHUNK
     for c in numba.prange(num_chunks):
         tid = numba.get_thread_id()
-        tpv = scores[tid]
-        trv = residuals[tid]
-        tq = queue[tid]
-        tt = touched[tid]
-        tp = scored[tid]
-        tb = ids_buf[tid]
-        ts = score_buf[tid]
-        th = heap[tid]
-        tk = keys[tid]
-        tbits = score_bits[tid]
+        tpv = scratch.scores[tid]
+        tbits = scratch.score_bits[tid]
+        trv = scratch.residuals[tid]
+        tq = scratch.queue[tid]
+        tt = scratch.touched[tid]
+        tp = scratch.scored[tid]
+        tb = scratch.ids[tid]
+        ts = scratch.values[tid]
+        th = scratch.heap[tid]
+        tk = scratch.keys[tid]
         for i in range(c * _CHUNK, min((c + 1) * _CHUNK, num_seeds)):
             s = seeds[i]
             m_all, m_p, h = _push_source(
@@ -547,51 +585,45 @@ def _ppr_topk(
     num_seeds = len(seeds_np)
     gseeds = (seeds_np + off[source_type]).astype(edges.dtype)
 
-    out_nbr = np.zeros((num_seeds, total_k), dtype=np.int64)
-    out_score = np.zeros((num_seeds, total_k), dtype=np.float32)
-    out_count = np.zeros((num_seeds, len(types)), dtype=np.int64)
-    hops = np.zeros(num_seeds, dtype=np.int64)
+    out = _PushOutput(
+        neighbor=np.zeros((num_seeds, total_k), dtype=np.int64),
+        score=np.zeros((num_seeds, total_k), dtype=np.float32),
+        count=np.zeros((num_seeds, len(types)), dtype=np.int64),
+        hops=np.zeros(num_seeds, dtype=np.int64),
+    )
     if num_seeds > 0 and n > 0:
         with _num_threads(num_threads) as nt:
             nt = min(nt, max(1, (num_seeds + _CHUNK - 1) // _CHUNK))
-            scores = np.zeros((nt, n), dtype=np.float32)
             packed = n < 2**32 and total_k > 0 and len(types) < _NO_SLOT
             node_slot = np.full(n if packed else 0, _NO_SLOT, dtype=np.uint8)
             for j in range(len(types) if packed else 0):
                 node_slot[type_lo[j] : type_hi[j]] = j
+            graph = _PushGraph(
+                indptr, edges, edges.view(_float_view(edges.dtype)), alpha, eps
+            )
+            slots = _TypeSlots(type_lo, type_hi, type_k, type_col, node_slot)
+            scores = np.zeros((nt, n), dtype=np.float32)
+            idx = edges.dtype
+            unpacked = 0 if packed else n
+            scratch = _PushScratch(
+                scores=scores,
+                score_bits=scores.view(np.uint32),
+                residuals=np.zeros((nt, n), dtype=np.float32),
+                queue=np.empty((nt, n + 1), dtype=idx),
+                touched=np.empty((nt, n + 1), dtype=idx),
+                scored=np.empty((nt, n), dtype=idx),
+                ids=np.empty((nt, unpacked), dtype=idx),
+                values=np.empty((nt, unpacked), dtype=np.float32),
+                heap=np.empty((nt, max(1, int(type_k.max(initial=0)))), np.int64),
+                keys=np.empty((nt, total_k if packed else 0), np.uint64),
+            )
             with _num_threads(nt), numba.parallel_chunksize(1):
-                _ppr_kernel(
-                    gseeds,
-                    indptr,
-                    edges,
-                    edges.view(_float_view(edges.dtype)),
-                    alpha,
-                    eps,
-                    type_lo,
-                    type_hi,
-                    type_k,
-                    type_col,
-                    node_slot,
-                    scores,
-                    scores.view(np.uint32),
-                    np.zeros((nt, n), dtype=np.float32),  # residuals
-                    np.empty((nt, n + 1), dtype=edges.dtype),  # slack for the
-                    np.empty((nt, n + 1), dtype=edges.dtype),  # branch-free writes
-                    np.empty((nt, n), dtype=edges.dtype),
-                    np.empty((nt, 0 if packed else n), dtype=edges.dtype),
-                    np.empty((nt, 0 if packed else n), dtype=np.float32),
-                    np.empty((nt, max(1, int(type_k.max(initial=0)))), np.int64),
-                    np.empty((nt, total_k if packed else 0), np.uint64),
-                    out_nbr,
-                    out_score,
-                    out_count,
-                    hops,
-                )
-    out: dict[str, NeighborTable] = {}
+                _ppr_kernel(gseeds, graph, slots, scratch, out)
+    tables: dict[str, NeighborTable] = {}
     for j, t in enumerate(types):
         col, k = int(type_col[j]), int(type_k[j])
-        nbr = out_nbr[:, col : col + k] - type_lo[j]
-        out[t] = NeighborTable.from_padded(
-            seeds_np, out_count[:, j], nbr, out_score[:, col : col + k]
+        nbr = out.neighbor[:, col : col + k] - type_lo[j]
+        tables[t] = NeighborTable.from_padded(
+            seeds_np, out.count[:, j], nbr, out.score[:, col : col + k]
         )
-    return out, hops
+    return tables, out.hops

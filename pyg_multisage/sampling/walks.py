@@ -42,6 +42,7 @@ when ids and offsets fit (built once per graph view through
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -65,6 +66,46 @@ __all__ = ["contextual_walk", "pinsage_walk", "LANES"]
 LANES = 16
 #: Seeds per parallel work item of the prange loop.
 _CHUNK = 64
+
+
+# -- kernel arguments, grouped by role --------------------------------------------
+class _WalkCSR(NamedTuple):
+    """One hop relation as the kernel walks it (see :func:`_walk_arrays`)."""
+
+    indptr: np.ndarray  # int32 or int64 [num_src + 1]
+    indices: np.ndarray  # int32 or int64 [E]
+    cumw: np.ndarray  # float64 [E] per-row running weight sums, or [0]
+
+
+class _WalkConfig(NamedTuple):
+    """The scalars of one kernel call."""
+
+    num_walks: int
+    num_traversals: int
+    prob: float  # restart (``restart``) or termination probability
+    restart: bool  # Algorithm 2's restart, else PinSage's termination
+    every_traversal: bool  # count every traversal (PinSage), else path[-1]
+    k: int  # neighbors kept per seed
+    seed: int
+
+
+class _WalkScratch(NamedTuple):
+    """Per-thread scratch rows ``[num_threads, num_targets]``, zero between
+    seeds; ``context`` and ``dominance`` have no columns when no context is
+    tracked (PinSage)."""
+
+    count: np.ndarray  # int32 visit counters
+    context: np.ndarray  # int32/int64 candidate context id + 1 (0: none)
+    dominance: np.ndarray  # int32 Boyer-Moore vote counters
+
+
+class _WalkOutput(NamedTuple):
+    """Padded result rows ``[num_seeds, k]`` and their lengths."""
+
+    neighbor: np.ndarray  # int64
+    weight: np.ndarray  # float32 visit counts
+    context: np.ndarray  # int64 dominant context ids, [0, 0] without contexts
+    count: np.ndarray  # int64 [num_seeds] valid entries per row
 
 
 # -- shared step code -------------------------------------------------------------
@@ -141,30 +182,13 @@ def _row_cumsum(indptr, weight):
 
 # -- the kernel -------------------------------------------------------------------
 @numba.njit(cache=True, parallel=True)
-def _walk_kernel(
-    seeds,
-    ptr_tc,
-    idx_tc,
-    cw_tc,
-    ptr_ct,
-    idx_ct,
-    cw_ct,
-    num_walks,
-    num_traversals,
-    prob,
-    restart,
-    every_traversal,
-    k,
-    seed,
-    cnt_s,
-    ctx_s,
-    dom_s,
-    out_nbr,
-    out_w,
-    out_ctx,
-    out_cnt,
-):
-    """Visit counts of random walks from every seed, top ``k`` per seed.
+def _walk_kernel(seeds, tc, ct, cfg, scratch, out):
+    """Visit counts of random walks from every seed, top ``cfg.k`` per seed.
+
+    ``tc`` and ``ct`` are the :class:`_WalkCSR` of the hops target -> context
+    and context -> target, ``cfg`` a :class:`_WalkConfig`, ``scratch`` the
+    per-thread :class:`_WalkScratch` (all zero on entry and on exit), ``out``
+    the :class:`_WalkOutput` written row by row.
 
     ``restart=True``: before every traversal but the first, the walk jumps
     back to its seed with probability ``prob`` (Algorithm 2's walk with
@@ -173,8 +197,18 @@ def _walk_kernel(
     traversal (PinSage); otherwise only the walk's last target node
     ``path[-1]`` is counted, and voted for its first context ``path[1]``
     (Algorithm 2). A seed never counts itself. Writes row ``i`` into
-    ``out_*[i, :out_cnt[i]]`` sorted by count desc, id asc.
+    ``out.*[i, :out.count[i]]`` sorted by count desc, id asc.
     """
+    ptr_tc, idx_tc, cw_tc = tc.indptr, tc.indices, tc.cumw
+    ptr_ct, idx_ct, cw_ct = ct.indptr, ct.indices, ct.cumw
+    num_walks = cfg.num_walks
+    num_traversals = cfg.num_traversals
+    prob = cfg.prob
+    restart = cfg.restart
+    every_traversal = cfg.every_traversal
+    k = cfg.k
+    seed = cfg.seed
+    out_nbr, out_w, out_ctx, out_cnt = out.neighbor, out.weight, out.context, out.count
     num_seeds = seeds.shape[0]
     num_chunks = (num_seeds + _CHUNK - 1) // _CHUNK
     per_walk = num_traversals if every_traversal else 1
@@ -182,9 +216,9 @@ def _walk_kernel(
     track = not every_traversal
     for chunk in numba.prange(num_chunks):
         tid = numba.get_thread_id()
-        cnt = cnt_s[tid]
-        ctx = ctx_s[tid]
-        dom = dom_s[tid]
+        cnt = scratch.count[tid]
+        ctx = scratch.context[tid]
+        dom = scratch.dominance[tid]
         touched = np.empty(max_touched, np.int64)
         score = np.empty(max_touched, np.int64)
         gathered = np.empty(max_touched if track else 0, np.int64)
@@ -275,12 +309,11 @@ def _walk_kernel(
 
 
 # -- wrappers ----------------------------------------------------------------------
-def _walk_arrays(
-    csr: HeteroCSR, src: str, dst: str, name: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(indptr, indices, cumw)`` of the relation ``src -> dst`` as the kernel
-    walks them: ``int32`` copies when ids and offsets fit, ``cumw`` the per-row
-    running weight sums (empty when unweighted). Built once per view."""
+def _walk_arrays(csr: HeteroCSR, src: str, dst: str, name: str) -> _WalkCSR:
+    """The :class:`_WalkCSR` of the relation ``src -> dst`` as the kernel
+    walks it: ``int32`` copies of ``indptr`` and ``indices`` when ids and
+    offsets fit, ``cumw`` the per-row running weight sums (empty when
+    unweighted). Built once per view."""
     try:
         rel: CSR = csr.relation(src, dst)
     except ValueError as err:
@@ -288,7 +321,7 @@ def _walk_arrays(
             f"{name}: no walkable relation from '{src}' to '{dst}' ({err})"
         ) from None
 
-    def build() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def build() -> _WalkCSR:
         fits = rel.num_edges < 2**31 - 1 and max(rel.num_dst, rel.num_src) < 2**31
         dtype = np.int32 if fits else np.int64
         indptr = np.ascontiguousarray(rel.indptr, dtype=dtype)
@@ -297,7 +330,7 @@ def _walk_arrays(
             cumw = np.zeros(0, np.float64)
         else:
             cumw = _row_cumsum(rel.indptr, rel.weight)
-        return indptr, indices, cumw
+        return _WalkCSR(indptr, indices, cumw)
 
     return csr.cached(("walks", src, dst, id(rel)), build)
 
@@ -322,14 +355,16 @@ def _run(
     seed: int,
     threads: int | None,
 ) -> NeighborTable:
-    ptr_tc, idx_tc, cw_tc = _walk_arrays(csr, target, context, "context")
-    ptr_ct, idx_ct, cw_ct = _walk_arrays(csr, context, target, "context")
+    tc = _walk_arrays(csr, target, context, "context")
+    ct = _walk_arrays(csr, context, target, "context")
     num_seeds = len(seeds)
     track = restart
-    out_nbr = np.empty((num_seeds, k), np.int64)
-    out_w = np.empty((num_seeds, k), np.float32)
-    out_ctx = np.empty((num_seeds, k) if track else (0, 0), np.int64)
-    out_cnt = np.zeros(num_seeds, np.int64)
+    out = _WalkOutput(
+        neighbor=np.empty((num_seeds, k), np.int64),
+        weight=np.empty((num_seeds, k), np.float32),
+        context=np.empty((num_seeds, k) if track else (0, 0), np.int64),
+        count=np.zeros(num_seeds, np.int64),
+    )
     if num_seeds:
         # Per-thread scratch, one row per Numba thread (zeroed by calloc: the
         # pages a call never touches cost nothing; the kernel leaves the rows
@@ -337,35 +372,24 @@ def _run(
         rows = numba.config.NUMBA_NUM_THREADS
         n = csr.num_nodes[target]
         ctx_dtype = np.int32 if csr.num_nodes[context] < 2**31 - 1 else np.int64
-        cnt = np.zeros((rows, n), np.int32)
-        ctx = np.zeros((rows, n if track else 0), ctx_dtype)
-        dom = np.zeros((rows, n if track else 0), np.int32)
+        scratch = _WalkScratch(
+            count=np.zeros((rows, n), np.int32),
+            context=np.zeros((rows, n if track else 0), ctx_dtype),
+            dominance=np.zeros((rows, n if track else 0), np.int32),
+        )
+        cfg = _WalkConfig(
+            num_walks=num_walks,
+            num_traversals=num_traversals,
+            prob=prob,
+            restart=restart,
+            every_traversal=not restart,
+            k=k,
+            seed=seed,
+        )
         with _num_threads(threads):
-            _walk_kernel(
-                seeds,
-                ptr_tc,
-                idx_tc,
-                cw_tc,
-                ptr_ct,
-                idx_ct,
-                cw_ct,
-                num_walks,
-                num_traversals,
-                prob,
-                restart,
-                not restart,
-                k,
-                seed,
-                cnt,
-                ctx,
-                dom,
-                out_nbr,
-                out_w,
-                out_ctx,
-                out_cnt,
-            )
+            _walk_kernel(seeds, tc, ct, cfg, scratch, out)
     return NeighborTable.from_padded(
-        seeds, out_cnt, out_nbr, out_w, out_ctx if track else None
+        seeds, out.count, out.neighbor, out.weight, out.context if track else None
     )
 
 
