@@ -68,12 +68,12 @@ from numba.extending import intrinsic
 from torch import Tensor
 
 from pyg_multisage._checks import as_index_array, check_float, check_int
-from pyg_multisage.graph import EdgeType, HeteroCSR
+from pyg_multisage.graph import EdgeType, HeteroCSR, build_csr
 from pyg_multisage.sampling._threads import num_threads as _num_threads
 from pyg_multisage.sampling._topk import select_topk
 from pyg_multisage.sampling.table import NeighborTable
 
-__all__ = ["ppr_topk"]
+__all__ = ["check_ppr_args", "ppr_topk"]
 
 #: Smallest accepted ``eps`` (the float32 thresholds must stay positive).
 MIN_EPS = 1e-12
@@ -439,12 +439,12 @@ def _merged_csr(
         dsts.append(off[et[2]] + c.indices)
     src = np.concatenate(srcs) if srcs else np.zeros(0, np.int64)
     dst = np.concatenate(dsts) if dsts else np.zeros(0, np.int64)
-    order = np.argsort(src, kind="stable")
-    indptr = np.zeros(n + 1, dtype=np.int64 if len(src) >= 2**31 else np.int32)
-    deg = np.bincount(src, minlength=n)
-    np.cumsum(deg, out=indptr[1:])
+    merged = build_csr(src, dst, n, n)
+    offset_dtype = np.int64 if merged.num_edges >= 2**31 else np.int32
+    indptr = merged.indptr.astype(offset_dtype)
+    deg = merged.degree()
     idx_dtype = np.int32 if n < 2**31 else np.int64
-    indices = np.ascontiguousarray(dst[order], dtype=idx_dtype)
+    indices = merged.indices.astype(idx_dtype)
     head_deg = deg[indices].astype(np.float64)
     inv_deg = np.where(head_deg > 0, 1.0 / np.maximum(head_deg, 1), -1.0)
     edges = np.empty((len(indices), 2), dtype=idx_dtype)
@@ -458,7 +458,7 @@ def _float_view(int_dtype: np.dtype) -> type:
 
 
 def _check_relations(
-    csr: HeteroCSR, relations: Sequence[EdgeType]
+    relations: Sequence[EdgeType], csr: HeteroCSR | None
 ) -> tuple[EdgeType, ...]:
     if isinstance(relations, (str, bytes)) or not isinstance(
         relations, (Sequence, set, frozenset)
@@ -472,10 +472,66 @@ def _check_relations(
             f"relations must be a sequence of edge types, got the single "
             f"{tuple(relations)!r}; wrap it in a list"
         )
-    out = {csr.check_edge_type(et, "relations entry") for et in relations}
+    out = set()
+    for et in relations:
+        if csr is not None:
+            out.add(csr.check_edge_type(et, "relations entry"))
+        elif (
+            not isinstance(et, (tuple, list))
+            or len(et) != 3
+            or not all(isinstance(x, str) for x in et)
+        ):
+            raise TypeError(
+                f"relations entry must be a (src, rel, dst) tuple, got {et!r}"
+            )
+        else:
+            out.add(tuple(et))
     if not out:
         raise ValueError("relations must name at least one edge type")
     return tuple(sorted(out))
+
+
+def check_ppr_args(
+    source_type: str,
+    relations: Sequence[EdgeType],
+    top_k: Mapping[str, int],
+    alpha: float = 0.15,
+    eps: float = 1e-4,
+    csr: HeteroCSR | None = None,
+) -> dict[str, object]:
+    """Validates the arguments of :func:`ppr_topk` and returns them as
+    keyword arguments (``relations`` as a sorted tuple without duplicates,
+    ``top_k`` a dict of ints).
+
+    Without :obj:`csr` only what needs no graph is checked (what transforms
+    do at construction); with it also that the node and edge types exist
+    (what on-the-fly samplers do at construction, and the kernel on every
+    call). Raises a :class:`TypeError` or :class:`ValueError` naming the
+    argument.
+    """
+    if csr is not None:
+        if not isinstance(csr, HeteroCSR):
+            raise TypeError(f"csr must be a HeteroCSR, got {type(csr).__name__}")
+        csr.check_node_type(source_type, "source_type")
+    elif not isinstance(source_type, str):
+        raise TypeError(f"source_type must be a str, got {type(source_type).__name__}")
+    rels = _check_relations(relations, csr)
+    if not isinstance(top_k, Mapping):
+        raise TypeError(
+            f"top_k must map node types to ints, got {type(top_k).__name__}"
+        )
+    ks: dict[str, int] = {}
+    for t, k in top_k.items():
+        if csr is not None:
+            csr.check_node_type(t, "top_k key")
+        elif not isinstance(t, str):
+            raise TypeError(f"top_k key must be a str, got {type(t).__name__}")
+        ks[t] = check_int(k, f"top_k['{t}']", 0)
+    alpha = check_float(alpha, "alpha", 0.0, 1.0, low_open=True)
+    eps = check_float(eps, "eps", 0.0, float("inf"), low_open=True)
+    if eps < MIN_EPS:
+        raise ValueError(f"eps must be >= {MIN_EPS}, got {eps}")
+    return dict(source_type=source_type, relations=rels, top_k=ks, alpha=alpha, eps=eps)
 
 
 def ppr_topk(
@@ -553,20 +609,9 @@ def _ppr_topk(
     """:func:`ppr_topk`, also returning the edge traversals per seed."""
     if not isinstance(csr, HeteroCSR):
         raise TypeError(f"csr must be a HeteroCSR, got {type(csr).__name__}")
-    csr.check_node_type(source_type, "source_type")
-    rels = _check_relations(csr, relations)
-    if not isinstance(top_k, Mapping):
-        raise TypeError(
-            f"top_k must map node types to ints, got {type(top_k).__name__}"
-        )
-    ks: dict[str, int] = {}
-    for t, k in top_k.items():
-        csr.check_node_type(t, "top_k key")
-        ks[t] = min(check_int(k, f"top_k['{t}']", 0), csr.num_nodes[t])
-    alpha = check_float(alpha, "alpha", 0.0, 1.0, low_open=True)
-    eps = check_float(eps, "eps", 0.0, float("inf"), low_open=True)
-    if eps < MIN_EPS:
-        raise ValueError(f"eps must be >= {MIN_EPS}, got {eps}")
+    args = check_ppr_args(source_type, relations, top_k, alpha, eps, csr=csr)
+    rels, alpha, eps = args["relations"], args["alpha"], args["eps"]
+    ks = {t: min(k, csr.num_nodes[t]) for t, k in args["top_k"].items()}
     seeds_np = as_index_array(seeds, "seeds", csr.num_nodes[source_type])
 
     off = _offsets(csr)

@@ -60,7 +60,13 @@ from pyg_multisage.sampling._topk import select_topk_index
 from pyg_multisage.sampling.rng import next_state, randint, stream, uniform
 from pyg_multisage.sampling.table import NeighborTable
 
-__all__ = ["contextual_walk", "pinsage_walk", "LANES"]
+__all__ = [
+    "LANES",
+    "check_contextual_walk_args",
+    "check_pinsage_walk_args",
+    "contextual_walk",
+    "pinsage_walk",
+]
 
 #: Number of walks of one seed advanced in lockstep.
 LANES = 16
@@ -155,17 +161,6 @@ def _vote(ctx, dom, u, c):
     else:
         dom[u] += 1
         ctx[u] = c
-
-
-@numba.njit(cache=True)
-def vote_stream(contexts):
-    """The dominant context :func:`_vote` picks from a stream of contexts of
-    one (seed, neighbor) pair (``-1`` for an empty stream); for tests."""
-    ctx = np.zeros(1, np.int64)
-    dom = np.zeros(1, np.int64)
-    for c in contexts:
-        _vote(ctx, dom, 0, c + 1)
-    return ctx[0] - 1
 
 
 @numba.njit(cache=True)
@@ -309,17 +304,12 @@ def _walk_kernel(seeds, tc, ct, cfg, scratch, out):
 
 
 # -- wrappers ----------------------------------------------------------------------
-def _walk_arrays(csr: HeteroCSR, src: str, dst: str, name: str) -> _WalkCSR:
-    """The :class:`_WalkCSR` of the relation ``src -> dst`` as the kernel
-    walks it: ``int32`` copies of ``indptr`` and ``indices`` when ids and
-    offsets fit, ``cumw`` the per-row running weight sums (empty when
-    unweighted). Built once per view."""
-    try:
-        rel: CSR = csr.relation(src, dst)
-    except ValueError as err:
-        raise ValueError(
-            f"{name}: no walkable relation from '{src}' to '{dst}' ({err})"
-        ) from None
+def _walk_arrays(csr: HeteroCSR, src: str, dst: str) -> _WalkCSR:
+    """The :class:`_WalkCSR` of the relation ``src -> dst`` (checked by
+    :func:`_check_graph`) as the kernel walks it: ``int32`` copies of
+    ``indptr`` and ``indices`` when ids and offsets fit, ``cumw`` the per-row
+    running weight sums (empty when unweighted). Built once per view."""
+    rel: CSR = csr.relation(src, dst)
 
     def build() -> _WalkCSR:
         fits = rel.num_edges < 2**31 - 1 and max(rel.num_dst, rel.num_src) < 2**31
@@ -335,11 +325,103 @@ def _walk_arrays(csr: HeteroCSR, src: str, dst: str, name: str) -> _WalkCSR:
     return csr.cached(("walks", src, dst, id(rel)), build)
 
 
-def _check_types(csr: HeteroCSR, target: str, context: str) -> None:
+def _check_graph(csr: object, target: str, contexts: Sequence[str]) -> None:
+    """The graph side of the arguments: node types known, and one relation
+    between the target type and every context type (either direction)."""
     if not isinstance(csr, HeteroCSR):
         raise TypeError(f"csr must be a HeteroCSR, got {type(csr).__name__}")
-    csr.check_node_type(target, "target")
-    csr.check_node_type(context, "context")
+    for c in contexts:
+        csr.check_node_type(target, "target")
+        csr.check_node_type(c, "context")
+        for src, dst in ((target, c), (c, target)):
+            try:
+                csr.relation(src, dst)
+            except ValueError as err:
+                raise ValueError(
+                    f"context: no walkable relation from '{src}' to '{dst}' ({err})"
+                ) from None
+
+
+def _check_contexts(context: object, several: bool) -> list[str]:
+    if not several:
+        if not isinstance(context, str):
+            raise TypeError(f"context must be a node type (str), got {context!r}")
+        return [context]
+    contexts = [context] if isinstance(context, str) else context
+    if (
+        not isinstance(contexts, Sequence)
+        or len(contexts) == 0
+        or not all(isinstance(c, str) for c in contexts)
+    ):
+        raise TypeError(
+            f"context must be a node type or a non-empty sequence of them, "
+            f"got {context!r}"
+        )
+    if len(set(contexts)) != len(contexts):
+        raise ValueError(f"context lists a node type twice: {list(contexts)}")
+    return list(contexts)
+
+
+def check_contextual_walk_args(
+    target: str,
+    context: str | Sequence[str],
+    num_walks: int = 100,
+    walk_length: int = 3,
+    restart_prob: float = 0.5,
+    num_neighbors: int = 10,
+    seed: int = 0,
+    csr: HeteroCSR | None = None,
+) -> dict[str, object]:
+    """Validates the arguments of :func:`contextual_walk` and returns them
+    as keyword arguments (ints and floats as such).
+
+    Without :obj:`csr` only what needs no graph is checked (what transforms
+    do at construction); with it also the node types and relations (what
+    on-the-fly samplers do at construction, and the kernel on every call).
+    Raises a :class:`TypeError` or :class:`ValueError` naming the argument.
+    """
+    if not isinstance(target, str):
+        raise TypeError(f"target must be a node type (str), got {target!r}")
+    contexts = _check_contexts(context, several=True)
+    if csr is not None:
+        _check_graph(csr, target, contexts)
+    return dict(
+        target=target,
+        context=context if isinstance(context, str) else contexts,
+        num_walks=check_int(num_walks, "num_walks", 1),
+        walk_length=check_int(walk_length, "walk_length", 1),
+        restart_prob=check_float(restart_prob, "restart_prob"),
+        num_neighbors=check_int(num_neighbors, "num_neighbors", 1),
+        seed=check_seed(seed),
+    )
+
+
+def check_pinsage_walk_args(
+    target: str,
+    context: str,
+    num_walks: int = 100,
+    num_traversals: int = 3,
+    termination_prob: float = 0.5,
+    num_neighbors: int = 10,
+    seed: int = 0,
+    csr: HeteroCSR | None = None,
+) -> dict[str, object]:
+    """Validates the arguments of :func:`pinsage_walk` as
+    :func:`check_contextual_walk_args` does for :func:`contextual_walk`."""
+    if not isinstance(target, str):
+        raise TypeError(f"target must be a node type (str), got {target!r}")
+    _check_contexts(context, several=False)
+    if csr is not None:
+        _check_graph(csr, target, [context])
+    return dict(
+        target=target,
+        context=context,
+        num_walks=check_int(num_walks, "num_walks", 1),
+        num_traversals=check_int(num_traversals, "num_traversals", 1),
+        termination_prob=check_float(termination_prob, "termination_prob"),
+        num_neighbors=check_int(num_neighbors, "num_neighbors", 1),
+        seed=check_seed(seed),
+    )
 
 
 def _run(
@@ -355,8 +437,8 @@ def _run(
     seed: int,
     threads: int | None,
 ) -> NeighborTable:
-    tc = _walk_arrays(csr, target, context, "context")
-    ct = _walk_arrays(csr, context, target, "context")
+    tc = _walk_arrays(csr, target, context)
+    ct = _walk_arrays(csr, context, target)
     num_seeds = len(seeds)
     track = restart
     out = _WalkOutput(
@@ -466,34 +548,30 @@ def contextual_walk(
         store) for a single context type, else a dict context type -> table.
         :obj:`weight` holds the visit counts.
     """
-    contexts = [context] if isinstance(context, str) else context
-    if not isinstance(contexts, Sequence) or len(contexts) == 0:
-        raise TypeError(
-            f"context must be a node type or a non-empty sequence of them, "
-            f"got {context!r}"
-        )
-    for c in contexts:
-        _check_types(csr, target, c)
-    if len(set(contexts)) != len(contexts):
-        raise ValueError(f"context lists a node type twice: {list(contexts)}")
+    args = check_contextual_walk_args(
+        target,
+        context,
+        num_walks,
+        walk_length,
+        restart_prob,
+        num_neighbors,
+        seed,
+        csr=csr,
+    )
     seed_ids = _seeds(csr, seeds, target)
-    num_walks = check_int(num_walks, "num_walks", 1)
-    walk_length = check_int(walk_length, "walk_length", 1)
-    restart_prob = check_float(restart_prob, "restart_prob")
-    k = check_int(num_neighbors, "num_neighbors", 1)
-    seed = check_seed(seed)
+    contexts = [context] if isinstance(context, str) else args["context"]
     tables = {
         c: _run(
             csr,
             seed_ids,
             target,
             c,
-            num_walks,
-            walk_length,
-            restart_prob,
+            args["num_walks"],
+            args["walk_length"],
+            args["restart_prob"],
             True,
-            k,
-            seed,
+            args["num_neighbors"],
+            args["seed"],
             num_threads,
         )
         for c in contexts
@@ -548,25 +626,27 @@ def pinsage_walk(
         seed (int, optional): random seed. (default: :obj:`0`)
         num_threads (int, optional): Numba threads (default: Numba's).
     """
-    if not isinstance(context, str):
-        raise TypeError(f"context must be a node type (str), got {context!r}")
-    _check_types(csr, target, context)
-    seed_ids = _seeds(csr, seeds, target)
-    num_walks = check_int(num_walks, "num_walks", 1)
-    num_traversals = check_int(num_traversals, "num_traversals", 1)
-    termination_prob = check_float(termination_prob, "termination_prob")
-    k = check_int(num_neighbors, "num_neighbors", 1)
-    seed = check_seed(seed)
-    return _run(
-        csr,
-        seed_ids,
+    args = check_pinsage_walk_args(
         target,
         context,
         num_walks,
         num_traversals,
         termination_prob,
-        False,
-        k,
+        num_neighbors,
         seed,
+        csr=csr,
+    )
+    seed_ids = _seeds(csr, seeds, target)
+    return _run(
+        csr,
+        seed_ids,
+        target,
+        context,
+        args["num_walks"],
+        args["num_traversals"],
+        args["termination_prob"],
+        False,
+        args["num_neighbors"],
+        args["seed"],
         num_threads,
     )

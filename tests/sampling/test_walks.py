@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pyg_multisage.graph import HeteroCSR
 from pyg_multisage.sampling.rng import next_state, randint, stream, uniform
-from pyg_multisage.sampling.walks import contextual_walk, pinsage_walk, vote_stream
+from pyg_multisage.sampling.walks import _vote, contextual_walk, pinsage_walk
 
 THREADS = min(2, numba.config.NUMBA_NUM_THREADS)
 
@@ -224,6 +224,30 @@ def test_zero_weight_edges_are_never_walked():
 
 
 # -- the dominant-context rule ---------------------------------------------------------
+def vote_stream(contexts):
+    """Reference: Algorithm 2's streaming rule (lines 9-15) in plain Python,
+    the dominant context of one (seed, neighbor) pair, -1 for no walk."""
+    ctx, dom = -1, 0
+    for c in contexts:
+        if c == ctx:
+            dom += 1
+        elif dom > 0:
+            dom -= 1
+        else:
+            ctx, dom = c, 1
+    return ctx
+
+
+@numba.njit
+def kernel_vote_stream(contexts):
+    """The kernel's vote step (context ids stored + 1) over one stream."""
+    ctx = np.zeros(1, np.int64)
+    dom = np.zeros(1, np.int64)
+    for c in contexts:
+        _vote(ctx, dom, 0, c + 1)
+    return ctx[0] - 1
+
+
 @pytest.mark.parametrize(
     "stream_, expected",
     [
@@ -237,7 +261,8 @@ def test_zero_weight_edges_are_never_walked():
     ],
 )
 def test_vote_stream_on_crafted_streams(stream_, expected):
-    assert vote_stream(np.asarray(stream_, dtype=np.int64)) == expected
+    assert vote_stream(stream_) == expected
+    assert kernel_vote_stream(np.asarray(stream_, dtype=np.int64)) == expected
 
 
 def first_contexts(csr, v, num_walks, seed):
