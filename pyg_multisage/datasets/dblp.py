@@ -34,6 +34,7 @@ from torch_geometric.data import HeteroData, InMemoryDataset, download_url
 
 from pyg_multisage._checks import check_float, check_int, check_seed
 from pyg_multisage.sampling.rng import stream, uniform
+from pyg_multisage.text import HashedTokenizer
 
 __all__ = [
     "DBLP",
@@ -388,7 +389,7 @@ class DBLP(InMemoryDataset):
     The returned :class:`~torch_geometric.data.HeteroData` holds
 
     * ``paper``: ``x`` = hashed title :math:`n`-grams (word 1--2-grams and
-      character 3--5-grams, :class:`~pyg_multisage.nn.text.HashedTokenizer`
+      character 3--5-grams, :class:`~pyg_multisage.text.HashedTokenizer`
       with :obj:`num_features` buckets) as an L2-normalised bag-of-buckets
       ``float32 [14376, num_features]`` (term frequencies, not TF-IDF);
       ``y`` = research area of the paper's venue (0 DB, 1 DM, 2 AI, 3 IR;
@@ -501,8 +502,6 @@ class DBLP(InMemoryDataset):
             )
 
     def process(self) -> None:
-        from pyg_multisage.nn.text import HashedTokenizer
-
         raw = read_dblp_raw(self.raw_dir)
         tok = HashedTokenizer(self.num_text_features, word_ngrams=2, char_ngrams=(3, 5))
         data = HeteroData()

@@ -35,8 +35,9 @@ thread handles and reset through the touched list, never by scanning all
 nodes; the top-k is selected from the touched list only. Seeds are split into
 chunks of 64 for ``prange``. The CSR arrays are walked as ``int32`` copies
 when ids and offsets fit (built once per graph view through
-:meth:`~pyg_multisage.graph.HeteroCSR.cached`; half the cache footprint of the
-``int64`` arrays, for about 1.5x the relation's CSR memory in total).
+:meth:`~pyg_multisage.graph.HeteroCSR.cached`): half the cache footprint of
+the ``int64`` arrays, at the memory cost of the copies (half the relation's
+``int64`` CSR arrays more).
 """
 
 from __future__ import annotations
