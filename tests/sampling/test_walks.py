@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from pyg_multisage.graph import HeteroCSR
 from pyg_multisage.sampling.rng import next_state, randint, stream, uniform
-from pyg_multisage.sampling.walks import _vote, contextual_walk, pinsage_walk
+from pyg_multisage.sampling.walks import (
+    _vote,
+    check_contextual_walk_args,
+    check_pinsage_walk_args,
+    contextual_walk,
+    pinsage_walk,
+)
 
 THREADS = min(2, numba.config.NUMBA_NUM_THREADS)
 
@@ -559,3 +565,25 @@ def test_isolated_seeds_and_empty_graphs(fn):
     assert t.num_seeds == 0 and t.ptr.tolist() == [0]
     with pytest.raises(ValueError, match="seeds"):
         fn(none, [0], target="t", context="c")
+
+
+def test_argument_checks_without_and_with_the_graph(small):
+    args = check_contextual_walk_args("t", ["c"], np.int64(7), 2, 1, 3, np.int32(5))
+    assert args == dict(
+        target="t",
+        context=["c"],
+        num_walks=7,
+        walk_length=2,
+        restart_prob=1.0,
+        num_neighbors=3,
+        seed=5,
+    )
+    assert type(args["num_walks"]) is int and type(args["restart_prob"]) is float
+    # no graph: unknown node types pass; with the graph they are named
+    check_pinsage_walk_args("paper", "venue")
+    with pytest.raises(ValueError, match="target 'paper'"):
+        check_pinsage_walk_args("paper", "c", csr=small)
+    with pytest.raises(ValueError, match="context 'venue'"):
+        check_contextual_walk_args("t", ["c", "venue"], csr=small)
+    with pytest.raises(ValueError, match="walk_length"):
+        check_contextual_walk_args("t", "c", walk_length=0)
