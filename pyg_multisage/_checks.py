@@ -9,6 +9,7 @@ is the bottom layer: it imports nothing else of the package.
 from __future__ import annotations
 
 import numbers
+from typing import Literal, overload
 
 import numpy as np
 import torch
@@ -44,12 +45,28 @@ def as_index_array(x: object, name: str, num_nodes: int | None = None) -> np.nda
     return arr
 
 
-def check_int(x: object, name: str, minimum: int = 0) -> int:
-    """An ``int`` not below :obj:`minimum` (bools refused)."""
+@overload
+def check_int(
+    x: object, name: str, minimum: int = 0, *, allow_none: Literal[False] = False
+) -> int: ...
+@overload
+def check_int(
+    x: object, name: str, minimum: int = 0, *, allow_none: Literal[True]
+) -> int | None: ...
+def check_int(
+    x: object, name: str, minimum: int = 0, *, allow_none: bool = False
+) -> int | None:
+    """An ``int`` not below :obj:`minimum` (bools refused); :obj:`None` too
+    when :obj:`allow_none`. The one integer check of the package: counts,
+    sizes and limits use ``minimum=1``."""
+    if x is None and allow_none:
+        return None
+    what = "an int or None" if allow_none else "an int"
     if isinstance(x, bool) or not isinstance(x, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(x).__name__}")
+        raise TypeError(f"{name} must be {what}, got {type(x).__name__}")
     if x < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {x}")
+        bound = f">= {minimum} or None" if allow_none else f">= {minimum}"
+        raise ValueError(f"{name} must be {bound}, got {x}")
     return int(x)
 
 
@@ -122,3 +139,60 @@ def check_aligned(x: object, name: str, like: Tensor, like_name: str) -> None:
             f"{name} must have the shape of {like_name} {list(like.shape)}, "
             f"got {list(x.shape)}"
         )
+
+
+def check_edge_index(
+    edge_index: object,
+    name: str = "edge_index",
+    num_src: int | None = None,
+    num_dst: int | None = None,
+    *,
+    int64: bool = False,
+    roles: tuple[str, str] = ("source", "target"),
+    size_names: tuple[str | None, str | None] = (None, None),
+) -> None:
+    """A ``[2, E]`` integer tensor or array of edges ``edge_index[0] ->
+    edge_index[1]``; the one edge-index check of the package.
+
+    :obj:`int64` demands ``int64`` (PyG layers); with :obj:`num_src` /
+    :obj:`num_dst` the ids of row 0 / row 1 must lie in ``[0, num)``
+    (:obj:`roles` names the rows in the message, :obj:`size_names` the
+    arguments the bounds came from, if any). Nothing is converted.
+    """
+    if isinstance(edge_index, Tensor):
+        dtype = edge_index.dtype
+        integral = not (
+            edge_index.is_floating_point()
+            or edge_index.is_complex()
+            or dtype == torch.bool
+        )
+        is64 = dtype == torch.int64
+    elif isinstance(edge_index, np.ndarray):
+        dtype = edge_index.dtype
+        integral = dtype != np.bool_ and np.issubdtype(dtype, np.integer)
+        is64 = dtype == np.int64
+    else:
+        raise TypeError(
+            f"{name} must be a [2, num_edges] integer tensor, got "
+            f"{type(edge_index).__name__}"
+        )
+    if not integral:
+        raise TypeError(f"{name} must hold integer node ids, got {dtype}")
+    if int64 and not is64:
+        raise TypeError(f"{name} must be int64, got {dtype}")
+    if edge_index.ndim != 2 or edge_index.shape[0] != 2:
+        raise ValueError(
+            f"{name} must have shape [2, num_edges], got {list(edge_index.shape)}"
+        )
+    if edge_index.shape[1] == 0:
+        return
+    for row, n, role, size in zip(
+        (0, 1), (num_src, num_dst), roles, size_names, strict=True
+    ):
+        if n is None:
+            continue
+        lo, hi = int(edge_index[row].min()), int(edge_index[row].max())
+        if lo < 0 or hi >= n:
+            bad = lo if lo < 0 else hi
+            of = f" ({size})" if size else ""
+            raise ValueError(f"{name} holds {role} id {bad}, outside [0, {n}){of}")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
-import torch
 from torch import Tensor
 from torch_geometric.data import Data, HeteroData
 
+from pyg_multisage._checks import check_edge_index
 from pyg_multisage.convention import EdgeType, is_importance_edge_type
 
 T = TypeVar("T")
@@ -61,48 +61,45 @@ class CSR:
     def transpose(self) -> CSR:
         """The reverse relation: row ``u`` lists the sources pointing to ``u``."""
         src = np.repeat(np.arange(self.num_src, dtype=np.int64), self.degree())
-        return _build_csr(self.indices, src, self.weight, self.num_dst, self.num_src)
-
-    @property
-    def nbytes(self) -> int:
-        extra = 0 if self.weight is None else self.weight.nbytes
-        return self.indptr.nbytes + self.indices.nbytes + extra
+        return build_csr(self.indices, src, self.num_dst, self.num_src, self.weight)
 
 
-def _build_csr(
+def build_csr(
     src: np.ndarray,
     dst: np.ndarray,
-    weight: np.ndarray | None,
     num_src: int,
     num_dst: int,
+    weight: np.ndarray | None = None,
 ) -> CSR:
-    """Vectorized CSR construction; rows keep the input order of their edges."""
+    """The CSR of the edges ``src[e] -> dst[e]`` (ids already checked to lie
+    in range): ``int64`` arrays, rows keep the input order of their edges
+    (a stable sort by source), :obj:`weight` reordered alike as ``float64``.
+
+    The one CSR construction of the package. To map a per-edge result of the
+    CSR back to the input order, build the CSR of the edge ids
+    (``dst = np.arange(E)``): its ``indices`` are then the permutation.
+    """
+    src = np.asarray(src)
     order = np.argsort(src, kind="stable")
     counts = np.bincount(src, minlength=num_src)
     indptr = np.zeros(num_src + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    indices = np.ascontiguousarray(dst[order], dtype=np.int64)
+    indices = np.ascontiguousarray(np.asarray(dst)[order], dtype=np.int64)
     w = None if weight is None else np.ascontiguousarray(weight[order], np.float64)
     return CSR(indptr, indices, w, int(num_dst))
 
 
-def _as_edge_array(edge_index: Tensor | np.ndarray, edge_type: EdgeType) -> np.ndarray:
+def _as_edge_array(
+    edge_index: Tensor | np.ndarray, edge_type: EdgeType, num_src: int, num_dst: int
+) -> np.ndarray:
+    """The checked ``int64 [2, E]`` array of one relation's edges."""
     if isinstance(edge_index, Tensor):
-        if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
-            raise TypeError(
-                f"edge_index of {edge_type} must hold integers, got {edge_index.dtype}"
-            )
-        edge_index = edge_index.detach().cpu().numpy()
-    edge_index = np.asarray(edge_index)
-    if not np.issubdtype(edge_index.dtype, np.integer):
-        raise TypeError(
-            f"edge_index of {edge_type} must hold integers, got {edge_index.dtype}"
-        )
-    if edge_index.ndim != 2 or edge_index.shape[0] != 2:
-        raise ValueError(
-            f"edge_index of {edge_type} must have shape [2, num_edges], "
-            f"got {list(edge_index.shape)}"
-        )
+        edge_index = edge_index.detach().cpu()
+    elif not isinstance(edge_index, np.ndarray):
+        edge_index = np.asarray(edge_index)
+    check_edge_index(edge_index, f"edge_index of {edge_type}", num_src, num_dst)
+    if isinstance(edge_index, Tensor):
+        edge_index = edge_index.numpy()
     return edge_index.astype(np.int64, copy=False)
 
 
@@ -150,7 +147,6 @@ class HeteroCSR:
 
         self._csr: dict[EdgeType, CSR] = {}
         self._cache: dict[object, object] = {}
-        self.reverse: dict[EdgeType, EdgeType] = {}
         for edge_type, edge_index in edge_index_dict.items():
             edge_type = tuple(edge_type)
             if len(edge_type) != 3:
@@ -162,18 +158,8 @@ class HeteroCSR:
                         f"edge type {edge_type} names node type '{t}', which has "
                         f"no node count (known: {sorted(self.num_nodes)})"
                     )
-            ei = _as_edge_array(edge_index, edge_type)
             n_src, n_dst = self.num_nodes[src_t], self.num_nodes[dst_t]
-            if ei.shape[1] > 0:
-                lo, hi = ei.min(axis=1), ei.max(axis=1)
-                if lo.min() < 0:
-                    raise ValueError(f"edge_index of {edge_type} has negative ids")
-                if hi[0] >= n_src or hi[1] >= n_dst:
-                    raise ValueError(
-                        f"edge_index of {edge_type} refers to node ids out of "
-                        f"range: max ({hi[0]}, {hi[1]}) for {n_src} '{src_t}' and "
-                        f"{n_dst} '{dst_t}' nodes"
-                    )
+            ei = _as_edge_array(edge_index, edge_type, n_src, n_dst)
             w = edge_weight_dict.get(edge_type)
             if w is not None:
                 w = _as_weight_array(w, ei.shape[1], edge_type)
@@ -183,7 +169,7 @@ class HeteroCSR:
                 if w is not None:
                     w = np.concatenate([w, w])
                 src, dst, w = _coalesce(src, dst, w, n_dst)
-            self._csr[edge_type] = _build_csr(src, dst, w, n_src, n_dst)
+            self._csr[edge_type] = build_csr(src, dst, n_src, n_dst, w)
 
         if undirected:
             for edge_type in list(self._csr):
@@ -192,7 +178,6 @@ class HeteroCSR:
                     continue
                 rev = (dst_t, f"rev_{rel}", src_t)
                 self._csr[rev] = self._csr[edge_type].transpose()
-                self.reverse[edge_type], self.reverse[rev] = rev, edge_type
 
     @classmethod
     def from_data(
@@ -330,7 +315,6 @@ class HeteroCSR:
         src_t, rel, dst_t = back[0]
         rev = (dst_t, f"rev_{rel}", src_t)
         self._csr[rev] = self._csr[back[0]].transpose()
-        self.reverse[back[0]], self.reverse[rev] = rev, back[0]
         return self._csr[rev]
 
     def cached(self, key: object, build: Callable[[], T]) -> T:
@@ -339,10 +323,6 @@ class HeteroCSR:
         if key not in self._cache:
             self._cache[key] = build()
         return self._cache[key]
-
-    @property
-    def nbytes(self) -> int:
-        return sum(c.nbytes for c in self._csr.values())
 
     def __repr__(self) -> str:
         nodes = ", ".join(f"{t}={n}" for t, n in self.num_nodes.items())

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pyg_multisage._checks import check_matrix
+from pyg_multisage._checks import check_int, check_matrix
 
 __all__ = ["recall_at_k", "retrieval_metrics"]
 
@@ -122,15 +122,15 @@ def retrieval_metrics(
             (default: :obj:`16384`)
     """
     b, n = _check_inputs(query, positive, pool)
-    ks = tuple(_pos_int(k, "ks") for k in ks)
+    ks = tuple(check_int(k, f"ks[{i}]", 1) for i, k in enumerate(ks))
     if len(ks) == 0:
         raise ValueError("ks must not be empty")
     if not (isinstance(mrr_scale, (int, float)) and mrr_scale > 0):
         raise ValueError(f"mrr_scale must be a positive number, got {mrr_scale}")
-    k_top = _pos_int(topk_overlap_k, "topk_overlap_k")
+    k_top = check_int(topk_overlap_k, "topk_overlap_k", 1)
     qc, pc = (
-        _pos_int(query_chunk_size, "query_chunk_size"),
-        _pos_int(pool_chunk_size, "pool_chunk_size"),
+        check_int(query_chunk_size, "query_chunk_size", 1),
+        check_int(pool_chunk_size, "pool_chunk_size", 1),
     )
     pos_idx = _check_index(positive_index, "positive_index", b, n, pool.device)
     qry_idx = _check_index(query_index, "query_index", b, n, pool.device)
@@ -271,8 +271,8 @@ def recall_at_k(
             (default: :obj:`65536`)
     """
     b, _ = _check_inputs(query, positive, negatives, pool_name="negatives")
-    k = _pos_int(k, "k")
-    cs = _pos_int(chunk_size, "chunk_size")
+    k = check_int(k, "k", 1)
+    cs = check_int(chunk_size, "chunk_size", 1)
     if b == 0:
         raise ValueError("query must hold at least one row")
     q = query.float()
@@ -326,11 +326,3 @@ def _check_index(
     if b and (int(index.min()) < 0 or int(index.max()) >= n):
         raise ValueError(f"{name} must hold rows in [0, {n}), got a value outside")
     return index
-
-
-def _pos_int(x: object, name: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, int):
-        raise TypeError(f"{name} must hold ints, got {type(x).__name__}")
-    if x < 1:
-        raise ValueError(f"{name} must be >= 1, got {x}")
-    return x

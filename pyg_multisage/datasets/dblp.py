@@ -45,6 +45,7 @@ from torch_geometric.data import HeteroData, InMemoryDataset, download_url
 
 from pyg_multisage._checks import check_float, check_int, check_seed
 from pyg_multisage.sampling.rng import stream, uniform
+from pyg_multisage.text import HashedTokenizer
 
 __all__ = [
     "DBLP",
@@ -711,7 +712,7 @@ class DBLP(InMemoryDataset):
     The returned :class:`~torch_geometric.data.HeteroData` holds
 
     * ``paper``: ``x`` = hashed title :math:`n`-grams (word 1--2-grams and
-      character 3--5-grams, :class:`~pyg_multisage.nn.text.HashedTokenizer`
+      character 3--5-grams, :class:`~pyg_multisage.text.HashedTokenizer`
       with :obj:`num_features` buckets) as an L2-normalised bag-of-buckets
       ``float32 [14376, num_features]`` (term frequencies, not TF-IDF);
       ``y`` = research area of the paper's venue (0 DB, 1 DM, 2 AI, 3 IR;
@@ -921,8 +922,6 @@ class DBLP(InMemoryDataset):
     def _text_features(self, texts: list[str]) -> torch.Tensor:
         """Hashed word 1--2-gram and character 3--5-gram bags of
         :obj:`texts`, ``[len(texts), num_features]``."""
-        from pyg_multisage.nn.text import HashedTokenizer
-
         tok = HashedTokenizer(self.num_text_features, word_ngrams=2, char_ngrams=(3, 5))
         return tok.bag(texts)
 

@@ -2,7 +2,7 @@
 
 from pyg_multisage.nn.conv import MultiContextConv, MultiSageConv, OmniSageConv
 from pyg_multisage.nn.models import MultiSage, OmniSage
-from pyg_multisage.nn.text import HashedTextEmbedding, HashedTokenizer
+from pyg_multisage.nn.text import HashedTextEmbedding
 
 __all__ = [
     "MultiSageConv",
@@ -10,6 +10,5 @@ __all__ = [
     "OmniSageConv",
     "MultiSage",
     "OmniSage",
-    "HashedTokenizer",
     "HashedTextEmbedding",
 ]

@@ -19,6 +19,7 @@ from torch_geometric.sampler import (
 from torch_geometric.sampler.base import DataType
 from torch_geometric.sampler.neighbor_sampler import edge_sample, node_sample
 
+from pyg_multisage._checks import check_int
 from pyg_multisage.convention import (
     EdgeType,
     context_type_from_name,
@@ -37,14 +38,6 @@ from pyg_multisage.sampler.utils import (
 )
 
 NumNeighbors = int | Mapping[EdgeType, int] | None
-
-
-def _check_limit(value: object, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
-    return value
 
 
 class _ImportanceSamplerBase(BaseSampler):
@@ -293,9 +286,9 @@ class ImportanceNeighborSampler(_ImportanceSamplerBase):
                         f"{self.__class__.__name__}: num_neighbors names edge type "
                         f"{et}, which is not sampled (edge types: {self.edge_types})"
                     )
-                out[et] = _check_limit(k, f"num_neighbors[{et}]")
+                out[et] = check_int(k, f"num_neighbors[{et}]", 1, allow_none=True)
             return {et: out.get(et) for et in self.edge_types}
-        k = _check_limit(num_neighbors, "num_neighbors")
+        k = check_int(num_neighbors, "num_neighbors", 1, allow_none=True)
         return {et: k for et in self.edge_types}
 
     def edge_types_for(self, node_type: str) -> list[EdgeType]:

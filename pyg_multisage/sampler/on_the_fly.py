@@ -23,14 +23,15 @@ from torch_geometric.data import Data, FeatureStore, GraphStore, HeteroData
 from torch_geometric.data import remote_backend_utils as remote_utils
 from torch_geometric.sampler.base import DataType
 
+from pyg_multisage._checks import check_int
 from pyg_multisage.convention import EdgeType, ppr_edge_type, walk_edge_types
 from pyg_multisage.graph import DEFAULT_EDGE_TYPE, DEFAULT_NODE_TYPE, HeteroCSR
 from pyg_multisage.sampler._fork import check_fork_safe_worker
 from pyg_multisage.sampler.importance import _ImportanceSamplerBase
 from pyg_multisage.sampler.utils import EgoIndex, Gathered, edge_types_into
-from pyg_multisage.sampling.ppr import ppr_topk
+from pyg_multisage.sampling.ppr import check_ppr_args, ppr_topk
 from pyg_multisage.sampling.table import NeighborTable
-from pyg_multisage.sampling.walks import contextual_walk
+from pyg_multisage.sampling.walks import check_contextual_walk_args, contextual_walk
 
 
 def graph_view(
@@ -125,24 +126,24 @@ class ContextualWalkSampler(_OnTheFlyBase):
             )
         self.csr = graph_view(data)
         self.num_nodes = dict(self.csr.num_nodes)
+        args = check_contextual_walk_args(
+            target,
+            context,
+            num_walks,
+            walk_length,
+            restart_prob,
+            num_neighbors,
+            seed,
+            csr=self.csr,
+        )
         self.target = target
-        self.contexts = [context] if isinstance(context, str) else list(context)
-        self.kwargs = dict(
-            num_walks=num_walks,
-            walk_length=walk_length,
-            restart_prob=restart_prob,
-            num_neighbors=num_neighbors,
-            seed=seed,
-        )
-        self.num_threads = num_threads
-        # Validates every argument once, up front, on an empty seed set:
-        contextual_walk(
-            self.csr,
-            torch.empty(0, dtype=torch.long),
-            target=target,
-            context=self.contexts,
-            **self.kwargs,
-        )
+        self.contexts = [context] if isinstance(context, str) else args["context"]
+        self.kwargs = {
+            k: args[k]
+            for k in ("num_walks", "walk_length", "restart_prob", "num_neighbors")
+        }
+        self.kwargs["seed"] = args["seed"]
+        self.num_threads = check_int(num_threads, "num_threads", 1, allow_none=True)
         self.edge_types = walk_edge_types(target, self.contexts)
 
     def edge_types_for(self, node_type: str) -> list[EdgeType]:
@@ -236,18 +237,18 @@ class PPRSampler(_OnTheFlyBase):
             self.top_k = {k: dict(top_k[k]) for k in self.relation_subsets}
         else:
             self.top_k = {k: {source: top_k} for k in self.relation_subsets}
-        self.alpha, self.eps, self.num_threads = alpha, eps, num_threads
+        self.num_threads = check_int(num_threads, "num_threads", 1, allow_none=True)
         self.edge_types = []
         for name in self.relation_subsets:
-            ppr_topk(  # validates this subset's arguments once
-                self.csr,
-                torch.empty(0, dtype=torch.long),
-                source_type=source,
-                relations=self.relation_subsets[name],
-                top_k=self.top_k[name],
-                alpha=alpha,
-                eps=eps,
+            args = check_ppr_args(
+                source,
+                self.relation_subsets[name],
+                self.top_k[name],
+                alpha,
+                eps,
+                csr=self.csr,
             )
+            self.alpha, self.eps = args["alpha"], args["eps"]
             self.edge_types += [
                 ppr_edge_type(t, name, source) for t in self.top_k[name]
             ]

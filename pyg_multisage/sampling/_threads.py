@@ -16,6 +16,8 @@ from contextlib import contextmanager
 
 import numba
 
+from pyg_multisage._checks import check_int
+
 
 @contextmanager
 def num_threads(n: int | None) -> Iterator[int]:
@@ -24,8 +26,9 @@ def num_threads(n: int | None) -> Iterator[int]:
         yield numba.get_num_threads()
         return
     limit = numba.config.NUMBA_NUM_THREADS
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limit:
-        raise ValueError(f"num_threads must be an int in [1, {limit}], got {n!r}")
+    n = check_int(n, "num_threads", 1)
+    if n > limit:
+        raise ValueError(f"num_threads must be <= {limit} (Numba's), got {n}")
     old = numba.get_num_threads()
     numba.set_num_threads(n)
     try:

@@ -58,6 +58,7 @@ stays orders of magnitude below the push error :math:`\epsilon\, d(v)`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -67,12 +68,12 @@ from numba.extending import intrinsic
 from torch import Tensor
 
 from pyg_multisage._checks import as_index_array, check_float, check_int
-from pyg_multisage.graph import EdgeType, HeteroCSR
+from pyg_multisage.graph import EdgeType, HeteroCSR, build_csr
 from pyg_multisage.sampling._threads import num_threads as _num_threads
 from pyg_multisage.sampling._topk import select_topk
 from pyg_multisage.sampling.table import NeighborTable
 
-__all__ = ["ppr_topk"]
+__all__ = ["check_ppr_args", "ppr_topk"]
 
 #: Smallest accepted ``eps`` (the float32 thresholds must stay positive).
 MIN_EPS = 1e-12
@@ -87,6 +88,56 @@ _PREFETCH_DIST = 6
 _PUSHED = np.float32(-1e-30)
 #: ``node_slot`` entry of a node whose type is not in ``top_k``.
 _NO_SLOT = np.uint8(255)
+
+
+# -- kernel arguments, grouped by role --------------------------------------------
+class _PushGraph(NamedTuple):
+    r"""The merged out-CSR of :math:`\mathcal{H}_R` (:func:`_merged_csr`) and
+    the push parameters."""
+
+    indptr: np.ndarray  # int32/int64 [n + 1]
+    edges: np.ndarray  # int32/int64 [E, 2]: (head w, bits of f = 1 / d(w))
+    edges_f: np.ndarray  # float32/float64 [E, 2], a view of ``edges``
+    alpha: float
+    eps: float
+
+
+class _TypeSlots(NamedTuple):
+    """The node types of ``top_k``: global id range, :math:`k_t` and output
+    column of each, and the type slot of every node (packed top-k only)."""
+
+    lo: np.ndarray  # int64 [T] first global id
+    hi: np.ndarray  # int64 [T] one past the last global id
+    k: np.ndarray  # int64 [T]
+    col: np.ndarray  # int64 [T] first output column
+    node_slot: np.ndarray  # uint8 [n] (or [0]): type slot, _NO_SLOT if none
+
+
+class _PushScratch(NamedTuple):
+    """Per-thread scratch rows ``[num_threads, ...]`` (see the module
+    docstring); ``ids``/``values``/``heap`` serve the unpacked top-k, ``keys``
+    the packed one, and the unused ones have no columns."""
+
+    scores: np.ndarray  # float32 [n] p
+    score_bits: np.ndarray  # uint32 [n], a view of ``scores``
+    residuals: np.ndarray  # float32 [n] r / d
+    queue: np.ndarray  # [n + 1] FIFO ring (slack for branch-free writes)
+    touched: np.ndarray  # [n + 1] nodes with state to reset
+    scored: np.ndarray  # [n] nodes with p > 0
+    ids: np.ndarray  # [n] candidates of one type (unpacked top-k)
+    values: np.ndarray  # float32 [n] their scores
+    heap: np.ndarray  # int64 [max k]
+    keys: np.ndarray  # uint64 [sum k] packed (score, id) keys
+
+
+class _PushOutput(NamedTuple):
+    """Padded result rows, columns ``types.col[j]:+types.k[j]`` for type
+    ``j``, and the edge traversals per seed."""
+
+    neighbor: np.ndarray  # int64 [S, sum k] global ids
+    score: np.ndarray  # float32 [S, sum k]
+    count: np.ndarray  # int64 [S, T] valid entries per type
+    hops: np.ndarray  # int64 [S]
 
 
 @intrinsic
@@ -282,47 +333,34 @@ def _topk_packed(
 
 
 @numba.njit(cache=True, parallel=True)
-def _ppr_kernel(
-    seeds,
-    indptr,
-    edges,
-    edges_f,
-    alpha,
-    eps,
-    type_lo,
-    type_hi,
-    type_k,
-    type_col,
-    node_slot,
-    scores,
-    score_bits,
-    residuals,
-    queue,
-    touched,
-    scored,
-    ids_buf,
-    score_buf,
-    heap,
-    keys,
-    out_nbr,
-    out_score,
-    out_count,
-    hops,
-):
+def _ppr_kernel(seeds, graph, types, scratch, out):
+    """Forward push and per-type top-k from every (global) seed.
+
+    ``graph`` is the :class:`_PushGraph`, ``types`` the :class:`_TypeSlots`,
+    ``scratch`` the per-thread :class:`_PushScratch` (``scores`` and
+    ``residuals`` zero on entry and on exit), ``out`` the :class:`_PushOutput`
+    written row by row.
+    """
+    indptr, edges, edges_f = graph.indptr, graph.edges, graph.edges_f
+    alpha, eps = graph.alpha, graph.eps
+    type_lo, type_hi, type_k, type_col = types.lo, types.hi, types.k, types.col
+    node_slot = types.node_slot
+    out_nbr, out_score, out_count = out.neighbor, out.score, out.count
+    hops = out.hops
     num_seeds = seeds.shape[0]
     num_chunks = (num_seeds + _CHUNK - 1) // _CHUNK
     for c in numba.prange(num_chunks):
         tid = numba.get_thread_id()
-        tpv = scores[tid]
-        trv = residuals[tid]
-        tq = queue[tid]
-        tt = touched[tid]
-        tp = scored[tid]
-        tb = ids_buf[tid]
-        ts = score_buf[tid]
-        th = heap[tid]
-        tk = keys[tid]
-        tbits = score_bits[tid]
+        tpv = scratch.scores[tid]
+        tbits = scratch.score_bits[tid]
+        trv = scratch.residuals[tid]
+        tq = scratch.queue[tid]
+        tt = scratch.touched[tid]
+        tp = scratch.scored[tid]
+        tb = scratch.ids[tid]
+        ts = scratch.values[tid]
+        th = scratch.heap[tid]
+        tk = scratch.keys[tid]
         for i in range(c * _CHUNK, min((c + 1) * _CHUNK, num_seeds)):
             s = seeds[i]
             m_all, m_p, h = _push_source(
@@ -401,12 +439,12 @@ def _merged_csr(
         dsts.append(off[et[2]] + c.indices)
     src = np.concatenate(srcs) if srcs else np.zeros(0, np.int64)
     dst = np.concatenate(dsts) if dsts else np.zeros(0, np.int64)
-    order = np.argsort(src, kind="stable")
-    indptr = np.zeros(n + 1, dtype=np.int64 if len(src) >= 2**31 else np.int32)
-    deg = np.bincount(src, minlength=n)
-    np.cumsum(deg, out=indptr[1:])
+    merged = build_csr(src, dst, n, n)
+    offset_dtype = np.int64 if merged.num_edges >= 2**31 else np.int32
+    indptr = merged.indptr.astype(offset_dtype)
+    deg = merged.degree()
     idx_dtype = np.int32 if n < 2**31 else np.int64
-    indices = np.ascontiguousarray(dst[order], dtype=idx_dtype)
+    indices = merged.indices.astype(idx_dtype)
     head_deg = deg[indices].astype(np.float64)
     inv_deg = np.where(head_deg > 0, 1.0 / np.maximum(head_deg, 1), -1.0)
     edges = np.empty((len(indices), 2), dtype=idx_dtype)
@@ -420,7 +458,7 @@ def _float_view(int_dtype: np.dtype) -> type:
 
 
 def _check_relations(
-    csr: HeteroCSR, relations: Sequence[EdgeType]
+    relations: Sequence[EdgeType], csr: HeteroCSR | None
 ) -> tuple[EdgeType, ...]:
     if isinstance(relations, (str, bytes)) or not isinstance(
         relations, (Sequence, set, frozenset)
@@ -434,10 +472,66 @@ def _check_relations(
             f"relations must be a sequence of edge types, got the single "
             f"{tuple(relations)!r}; wrap it in a list"
         )
-    out = {csr.check_edge_type(et, "relations entry") for et in relations}
+    out = set()
+    for et in relations:
+        if csr is not None:
+            out.add(csr.check_edge_type(et, "relations entry"))
+        elif (
+            not isinstance(et, (tuple, list))
+            or len(et) != 3
+            or not all(isinstance(x, str) for x in et)
+        ):
+            raise TypeError(
+                f"relations entry must be a (src, rel, dst) tuple, got {et!r}"
+            )
+        else:
+            out.add(tuple(et))
     if not out:
         raise ValueError("relations must name at least one edge type")
     return tuple(sorted(out))
+
+
+def check_ppr_args(
+    source_type: str,
+    relations: Sequence[EdgeType],
+    top_k: Mapping[str, int],
+    alpha: float = 0.15,
+    eps: float = 1e-4,
+    csr: HeteroCSR | None = None,
+) -> dict[str, object]:
+    """Validates the arguments of :func:`ppr_topk` and returns them as
+    keyword arguments (``relations`` as a sorted tuple without duplicates,
+    ``top_k`` a dict of ints).
+
+    Without :obj:`csr` only what needs no graph is checked (what transforms
+    do at construction); with it also that the node and edge types exist
+    (what on-the-fly samplers do at construction, and the kernel on every
+    call). Raises a :class:`TypeError` or :class:`ValueError` naming the
+    argument.
+    """
+    if csr is not None:
+        if not isinstance(csr, HeteroCSR):
+            raise TypeError(f"csr must be a HeteroCSR, got {type(csr).__name__}")
+        csr.check_node_type(source_type, "source_type")
+    elif not isinstance(source_type, str):
+        raise TypeError(f"source_type must be a str, got {type(source_type).__name__}")
+    rels = _check_relations(relations, csr)
+    if not isinstance(top_k, Mapping):
+        raise TypeError(
+            f"top_k must map node types to ints, got {type(top_k).__name__}"
+        )
+    ks: dict[str, int] = {}
+    for t, k in top_k.items():
+        if csr is not None:
+            csr.check_node_type(t, "top_k key")
+        elif not isinstance(t, str):
+            raise TypeError(f"top_k key must be a str, got {type(t).__name__}")
+        ks[t] = check_int(k, f"top_k['{t}']", 0)
+    alpha = check_float(alpha, "alpha", 0.0, 1.0, low_open=True)
+    eps = check_float(eps, "eps", 0.0, float("inf"), low_open=True)
+    if eps < MIN_EPS:
+        raise ValueError(f"eps must be >= {MIN_EPS}, got {eps}")
+    return dict(source_type=source_type, relations=rels, top_k=ks, alpha=alpha, eps=eps)
 
 
 def ppr_topk(
@@ -515,20 +609,9 @@ def _ppr_topk(
     """:func:`ppr_topk`, also returning the edge traversals per seed."""
     if not isinstance(csr, HeteroCSR):
         raise TypeError(f"csr must be a HeteroCSR, got {type(csr).__name__}")
-    csr.check_node_type(source_type, "source_type")
-    rels = _check_relations(csr, relations)
-    if not isinstance(top_k, Mapping):
-        raise TypeError(
-            f"top_k must map node types to ints, got {type(top_k).__name__}"
-        )
-    ks: dict[str, int] = {}
-    for t, k in top_k.items():
-        csr.check_node_type(t, "top_k key")
-        ks[t] = min(check_int(k, f"top_k['{t}']", 0), csr.num_nodes[t])
-    alpha = check_float(alpha, "alpha", 0.0, 1.0, low_open=True)
-    eps = check_float(eps, "eps", 0.0, float("inf"), low_open=True)
-    if eps < MIN_EPS:
-        raise ValueError(f"eps must be >= {MIN_EPS}, got {eps}")
+    args = check_ppr_args(source_type, relations, top_k, alpha, eps, csr=csr)
+    rels, alpha, eps = args["relations"], args["alpha"], args["eps"]
+    ks = {t: min(k, csr.num_nodes[t]) for t, k in args["top_k"].items()}
     seeds_np = as_index_array(seeds, "seeds", csr.num_nodes[source_type])
 
     off = _offsets(csr)
@@ -547,51 +630,45 @@ def _ppr_topk(
     num_seeds = len(seeds_np)
     gseeds = (seeds_np + off[source_type]).astype(edges.dtype)
 
-    out_nbr = np.zeros((num_seeds, total_k), dtype=np.int64)
-    out_score = np.zeros((num_seeds, total_k), dtype=np.float32)
-    out_count = np.zeros((num_seeds, len(types)), dtype=np.int64)
-    hops = np.zeros(num_seeds, dtype=np.int64)
+    out = _PushOutput(
+        neighbor=np.zeros((num_seeds, total_k), dtype=np.int64),
+        score=np.zeros((num_seeds, total_k), dtype=np.float32),
+        count=np.zeros((num_seeds, len(types)), dtype=np.int64),
+        hops=np.zeros(num_seeds, dtype=np.int64),
+    )
     if num_seeds > 0 and n > 0:
         with _num_threads(num_threads) as nt:
             nt = min(nt, max(1, (num_seeds + _CHUNK - 1) // _CHUNK))
-            scores = np.zeros((nt, n), dtype=np.float32)
             packed = n < 2**32 and total_k > 0 and len(types) < _NO_SLOT
             node_slot = np.full(n if packed else 0, _NO_SLOT, dtype=np.uint8)
             for j in range(len(types) if packed else 0):
                 node_slot[type_lo[j] : type_hi[j]] = j
+            graph = _PushGraph(
+                indptr, edges, edges.view(_float_view(edges.dtype)), alpha, eps
+            )
+            slots = _TypeSlots(type_lo, type_hi, type_k, type_col, node_slot)
+            scores = np.zeros((nt, n), dtype=np.float32)
+            idx = edges.dtype
+            unpacked = 0 if packed else n
+            scratch = _PushScratch(
+                scores=scores,
+                score_bits=scores.view(np.uint32),
+                residuals=np.zeros((nt, n), dtype=np.float32),
+                queue=np.empty((nt, n + 1), dtype=idx),
+                touched=np.empty((nt, n + 1), dtype=idx),
+                scored=np.empty((nt, n), dtype=idx),
+                ids=np.empty((nt, unpacked), dtype=idx),
+                values=np.empty((nt, unpacked), dtype=np.float32),
+                heap=np.empty((nt, max(1, int(type_k.max(initial=0)))), np.int64),
+                keys=np.empty((nt, total_k if packed else 0), np.uint64),
+            )
             with _num_threads(nt), numba.parallel_chunksize(1):
-                _ppr_kernel(
-                    gseeds,
-                    indptr,
-                    edges,
-                    edges.view(_float_view(edges.dtype)),
-                    alpha,
-                    eps,
-                    type_lo,
-                    type_hi,
-                    type_k,
-                    type_col,
-                    node_slot,
-                    scores,
-                    scores.view(np.uint32),
-                    np.zeros((nt, n), dtype=np.float32),  # residuals
-                    np.empty((nt, n + 1), dtype=edges.dtype),  # slack for the
-                    np.empty((nt, n + 1), dtype=edges.dtype),  # branch-free writes
-                    np.empty((nt, n), dtype=edges.dtype),
-                    np.empty((nt, 0 if packed else n), dtype=edges.dtype),
-                    np.empty((nt, 0 if packed else n), dtype=np.float32),
-                    np.empty((nt, max(1, int(type_k.max(initial=0)))), np.int64),
-                    np.empty((nt, total_k if packed else 0), np.uint64),
-                    out_nbr,
-                    out_score,
-                    out_count,
-                    hops,
-                )
-    out: dict[str, NeighborTable] = {}
+                _ppr_kernel(gseeds, graph, slots, scratch, out)
+    tables: dict[str, NeighborTable] = {}
     for j, t in enumerate(types):
         col, k = int(type_col[j]), int(type_k[j])
-        nbr = out_nbr[:, col : col + k] - type_lo[j]
-        out[t] = NeighborTable.from_padded(
-            seeds_np, out_count[:, j], nbr, out_score[:, col : col + k]
+        nbr = out.neighbor[:, col : col + k] - type_lo[j]
+        tables[t] = NeighborTable.from_padded(
+            seeds_np, out.count[:, j], nbr, out.score[:, col : col + k]
         )
-    return out, hops
+    return tables, out.hops

@@ -21,11 +21,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pyg_multisage._checks import check_float, check_int, check_seed
-from pyg_multisage.graph import CSR
+from pyg_multisage._checks import (
+    check_edge_index,
+    check_float,
+    check_int,
+    check_seed,
+)
+from pyg_multisage.graph import CSR, build_csr
 from pyg_multisage.sampling.rng import next_state, stream, uniform
 
-__all__ = ["degree_prune"]
+__all__ = ["check_prune_args", "degree_prune"]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -46,6 +51,19 @@ def _prune_kernel(indptr, alpha, d_min, d_max, seed, keep):
         for e in range(start, end):
             state, bits = next_state(state)
             keep[e] = uniform(bits) < p
+
+
+def check_prune_args(
+    alpha: float = 0.86, d_min: int = 10, d_max: int = 10000, seed: int = 0
+) -> dict[str, float | int]:
+    """Validates the arguments of :func:`degree_prune` and returns them as
+    keyword arguments; raises naming the argument."""
+    alpha = check_float(alpha, "alpha", 0.0, 1.0)
+    d_min = check_int(d_min, "d_min", 0)
+    d_max = check_int(d_max, "d_max", 0)
+    if d_max < d_min:
+        raise ValueError(f"d_max must be >= d_min ({d_min}), got {d_max}")
+    return dict(alpha=alpha, d_min=d_min, d_max=d_max, seed=check_seed(seed))
 
 
 def degree_prune(
@@ -83,12 +101,9 @@ def degree_prune(
         Tensor: ``bool [E]`` keep-mask in the input's edge order (for a
         :class:`CSR`, the order of its ``indices``).
     """
-    alpha = check_float(alpha, "alpha", 0.0, 1.0)
-    d_min = check_int(d_min, "d_min", 0)
-    d_max = check_int(d_max, "d_max", 0)
-    if d_max < d_min:
-        raise ValueError(f"d_max must be >= d_min ({d_min}), got {d_max}")
-    seed = check_seed(seed)
+    args = check_prune_args(alpha, d_min, d_max, seed)
+    alpha, d_min = args["alpha"], args["d_min"]
+    d_max, seed = args["d_max"], args["seed"]
 
     if isinstance(edge_index_or_csr, CSR):
         indptr = edge_index_or_csr.indptr
@@ -96,45 +111,25 @@ def degree_prune(
         _prune_kernel(indptr, alpha, d_min, d_max, seed, keep)
         return torch.from_numpy(keep)
 
-    src = _source_row(edge_index_or_csr)
+    edge_index = edge_index_or_csr
+    if isinstance(edge_index, Tensor):
+        edge_index = edge_index.detach().cpu()
+    check_edge_index(edge_index, "edge_index_or_csr")
+    if isinstance(edge_index, Tensor):
+        edge_index = edge_index.numpy()
+    src = np.ascontiguousarray(edge_index[0], dtype=np.int64)
     num_edges = len(src)
     if num_nodes is None:
         num_nodes = int(src.max()) + 1 if num_edges else 0
     num_nodes = check_int(num_nodes, "num_nodes", 0)
-    if num_edges and (src.min() < 0 or src.max() >= num_nodes):
-        bad = int(src.min()) if src.min() < 0 else int(src.max())
-        raise ValueError(
-            f"edge_index holds source id {bad}, outside [0, {num_nodes}) (num_nodes)"
-        )
-    order = np.argsort(src, kind="stable")
-    indptr = np.zeros(num_nodes + 1, dtype=np.int64)
-    np.cumsum(np.bincount(src, minlength=num_nodes), out=indptr[1:])
+    check_edge_index(
+        edge_index, "edge_index_or_csr", num_nodes, size_names=("num_nodes", None)
+    )
+    # The CSR of the edge ids: row u lists u's edges in input order, so
+    # ``indices`` maps CSR positions back to input positions.
+    by_source = build_csr(src, np.arange(num_edges), num_nodes, num_edges)
     keep_sorted = np.empty(num_edges, dtype=np.bool_)
-    _prune_kernel(indptr, alpha, d_min, d_max, seed, keep_sorted)
+    _prune_kernel(by_source.indptr, alpha, d_min, d_max, seed, keep_sorted)
     keep = np.empty(num_edges, dtype=np.bool_)
-    keep[order] = keep_sorted
+    keep[by_source.indices] = keep_sorted
     return torch.from_numpy(keep)
-
-
-def _source_row(edge_index: object) -> np.ndarray:
-    if isinstance(edge_index, Tensor):
-        if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
-            raise TypeError(
-                f"edge_index_or_csr must hold integer ids, got {edge_index.dtype}"
-            )
-        edge_index = edge_index.detach().cpu().numpy()
-    if not isinstance(edge_index, np.ndarray):
-        raise TypeError(
-            "edge_index_or_csr must be a [2, E] integer tensor or a CSR, got "
-            f"{type(edge_index).__name__}"
-        )
-    if edge_index.dtype == np.bool_ or not np.issubdtype(edge_index.dtype, np.integer):
-        raise TypeError(
-            f"edge_index_or_csr must hold integer ids, got {edge_index.dtype}"
-        )
-    if edge_index.ndim != 2 or edge_index.shape[0] != 2:
-        raise ValueError(
-            "edge_index_or_csr must have shape [2, num_edges], got "
-            f"{list(edge_index.shape)}"
-        )
-    return np.ascontiguousarray(edge_index[0], dtype=np.int64)

@@ -35,13 +35,15 @@ thread handles and reset through the touched list, never by scanning all
 nodes; the top-k is selected from the touched list only. Seeds are split into
 chunks of 64 for ``prange``. The CSR arrays are walked as ``int32`` copies
 when ids and offsets fit (built once per graph view through
-:meth:`~pyg_multisage.graph.HeteroCSR.cached`; half the cache footprint of the
-``int64`` arrays, for about 1.5x the relation's CSR memory in total).
+:meth:`~pyg_multisage.graph.HeteroCSR.cached`): half the cache footprint of
+the ``int64`` arrays, at the memory cost of the copies (half the relation's
+``int64`` CSR arrays more).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -59,12 +61,58 @@ from pyg_multisage.sampling._topk import select_topk_index
 from pyg_multisage.sampling.rng import next_state, randint, stream, uniform
 from pyg_multisage.sampling.table import NeighborTable
 
-__all__ = ["contextual_walk", "pinsage_walk", "LANES"]
+__all__ = [
+    "LANES",
+    "check_contextual_walk_args",
+    "check_pinsage_walk_args",
+    "contextual_walk",
+    "pinsage_walk",
+]
 
 #: Number of walks of one seed advanced in lockstep.
 LANES = 16
 #: Seeds per parallel work item of the prange loop.
 _CHUNK = 64
+
+
+# -- kernel arguments, grouped by role --------------------------------------------
+class _WalkCSR(NamedTuple):
+    """One hop relation as the kernel walks it (see :func:`_walk_arrays`)."""
+
+    indptr: np.ndarray  # int32 or int64 [num_src + 1]
+    indices: np.ndarray  # int32 or int64 [E]
+    cumw: np.ndarray  # float64 [E] per-row running weight sums, or [0]
+
+
+class _WalkConfig(NamedTuple):
+    """The scalars of one kernel call."""
+
+    num_walks: int
+    num_traversals: int
+    prob: float  # restart (``restart``) or termination probability
+    restart: bool  # Algorithm 2's restart, else PinSage's termination
+    every_traversal: bool  # count every traversal (PinSage), else path[-1]
+    k: int  # neighbors kept per seed
+    seed: int
+
+
+class _WalkScratch(NamedTuple):
+    """Per-thread scratch rows ``[num_threads, num_targets]``, zero between
+    seeds; ``context`` and ``dominance`` have no columns when no context is
+    tracked (PinSage)."""
+
+    count: np.ndarray  # int32 visit counters
+    context: np.ndarray  # int32/int64 candidate context id + 1 (0: none)
+    dominance: np.ndarray  # int32 Boyer-Moore vote counters
+
+
+class _WalkOutput(NamedTuple):
+    """Padded result rows ``[num_seeds, k]`` and their lengths."""
+
+    neighbor: np.ndarray  # int64
+    weight: np.ndarray  # float32 visit counts
+    context: np.ndarray  # int64 dominant context ids, [0, 0] without contexts
+    count: np.ndarray  # int64 [num_seeds] valid entries per row
 
 
 # -- shared step code -------------------------------------------------------------
@@ -117,17 +165,6 @@ def _vote(ctx, dom, u, c):
 
 
 @numba.njit(cache=True)
-def vote_stream(contexts):
-    """The dominant context :func:`_vote` picks from a stream of contexts of
-    one (seed, neighbor) pair (``-1`` for an empty stream); for tests."""
-    ctx = np.zeros(1, np.int64)
-    dom = np.zeros(1, np.int64)
-    for c in contexts:
-        _vote(ctx, dom, 0, c + 1)
-    return ctx[0] - 1
-
-
-@numba.njit(cache=True)
 def _row_cumsum(indptr, weight):
     """Per-row running sums of ``weight`` (sequential, float64)."""
     out = np.empty(weight.shape[0], np.float64)
@@ -141,30 +178,13 @@ def _row_cumsum(indptr, weight):
 
 # -- the kernel -------------------------------------------------------------------
 @numba.njit(cache=True, parallel=True)
-def _walk_kernel(
-    seeds,
-    ptr_tc,
-    idx_tc,
-    cw_tc,
-    ptr_ct,
-    idx_ct,
-    cw_ct,
-    num_walks,
-    num_traversals,
-    prob,
-    restart,
-    every_traversal,
-    k,
-    seed,
-    cnt_s,
-    ctx_s,
-    dom_s,
-    out_nbr,
-    out_w,
-    out_ctx,
-    out_cnt,
-):
-    """Visit counts of random walks from every seed, top ``k`` per seed.
+def _walk_kernel(seeds, tc, ct, cfg, scratch, out):
+    """Visit counts of random walks from every seed, top ``cfg.k`` per seed.
+
+    ``tc`` and ``ct`` are the :class:`_WalkCSR` of the hops target -> context
+    and context -> target, ``cfg`` a :class:`_WalkConfig`, ``scratch`` the
+    per-thread :class:`_WalkScratch` (all zero on entry and on exit), ``out``
+    the :class:`_WalkOutput` written row by row.
 
     ``restart=True``: before every traversal but the first, the walk jumps
     back to its seed with probability ``prob`` (Algorithm 2's walk with
@@ -173,8 +193,18 @@ def _walk_kernel(
     traversal (PinSage); otherwise only the walk's last target node
     ``path[-1]`` is counted, and voted for its first context ``path[1]``
     (Algorithm 2). A seed never counts itself. Writes row ``i`` into
-    ``out_*[i, :out_cnt[i]]`` sorted by count desc, id asc.
+    ``out.*[i, :out.count[i]]`` sorted by count desc, id asc.
     """
+    ptr_tc, idx_tc, cw_tc = tc.indptr, tc.indices, tc.cumw
+    ptr_ct, idx_ct, cw_ct = ct.indptr, ct.indices, ct.cumw
+    num_walks = cfg.num_walks
+    num_traversals = cfg.num_traversals
+    prob = cfg.prob
+    restart = cfg.restart
+    every_traversal = cfg.every_traversal
+    k = cfg.k
+    seed = cfg.seed
+    out_nbr, out_w, out_ctx, out_cnt = out.neighbor, out.weight, out.context, out.count
     num_seeds = seeds.shape[0]
     num_chunks = (num_seeds + _CHUNK - 1) // _CHUNK
     per_walk = num_traversals if every_traversal else 1
@@ -182,9 +212,9 @@ def _walk_kernel(
     track = not every_traversal
     for chunk in numba.prange(num_chunks):
         tid = numba.get_thread_id()
-        cnt = cnt_s[tid]
-        ctx = ctx_s[tid]
-        dom = dom_s[tid]
+        cnt = scratch.count[tid]
+        ctx = scratch.context[tid]
+        dom = scratch.dominance[tid]
         touched = np.empty(max_touched, np.int64)
         score = np.empty(max_touched, np.int64)
         gathered = np.empty(max_touched if track else 0, np.int64)
@@ -275,20 +305,14 @@ def _walk_kernel(
 
 
 # -- wrappers ----------------------------------------------------------------------
-def _walk_arrays(
-    csr: HeteroCSR, src: str, dst: str, name: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(indptr, indices, cumw)`` of the relation ``src -> dst`` as the kernel
-    walks them: ``int32`` copies when ids and offsets fit, ``cumw`` the per-row
+def _walk_arrays(csr: HeteroCSR, src: str, dst: str) -> _WalkCSR:
+    """The :class:`_WalkCSR` of the relation ``src -> dst`` (checked by
+    :func:`_check_graph`) as the kernel walks it: ``int32`` copies of
+    ``indptr`` and ``indices`` when ids and offsets fit, ``cumw`` the per-row
     running weight sums (empty when unweighted). Built once per view."""
-    try:
-        rel: CSR = csr.relation(src, dst)
-    except ValueError as err:
-        raise ValueError(
-            f"{name}: no walkable relation from '{src}' to '{dst}' ({err})"
-        ) from None
+    rel: CSR = csr.relation(src, dst)
 
-    def build() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def build() -> _WalkCSR:
         fits = rel.num_edges < 2**31 - 1 and max(rel.num_dst, rel.num_src) < 2**31
         dtype = np.int32 if fits else np.int64
         indptr = np.ascontiguousarray(rel.indptr, dtype=dtype)
@@ -297,16 +321,108 @@ def _walk_arrays(
             cumw = np.zeros(0, np.float64)
         else:
             cumw = _row_cumsum(rel.indptr, rel.weight)
-        return indptr, indices, cumw
+        return _WalkCSR(indptr, indices, cumw)
 
     return csr.cached(("walks", src, dst, id(rel)), build)
 
 
-def _check_types(csr: HeteroCSR, target: str, context: str) -> None:
+def _check_graph(csr: object, target: str, contexts: Sequence[str]) -> None:
+    """The graph side of the arguments: node types known, and one relation
+    between the target type and every context type (either direction)."""
     if not isinstance(csr, HeteroCSR):
         raise TypeError(f"csr must be a HeteroCSR, got {type(csr).__name__}")
-    csr.check_node_type(target, "target")
-    csr.check_node_type(context, "context")
+    for c in contexts:
+        csr.check_node_type(target, "target")
+        csr.check_node_type(c, "context")
+        for src, dst in ((target, c), (c, target)):
+            try:
+                csr.relation(src, dst)
+            except ValueError as err:
+                raise ValueError(
+                    f"context: no walkable relation from '{src}' to '{dst}' ({err})"
+                ) from None
+
+
+def _check_contexts(context: object, several: bool) -> list[str]:
+    if not several:
+        if not isinstance(context, str):
+            raise TypeError(f"context must be a node type (str), got {context!r}")
+        return [context]
+    contexts = [context] if isinstance(context, str) else context
+    if (
+        not isinstance(contexts, Sequence)
+        or len(contexts) == 0
+        or not all(isinstance(c, str) for c in contexts)
+    ):
+        raise TypeError(
+            f"context must be a node type or a non-empty sequence of them, "
+            f"got {context!r}"
+        )
+    if len(set(contexts)) != len(contexts):
+        raise ValueError(f"context lists a node type twice: {list(contexts)}")
+    return list(contexts)
+
+
+def check_contextual_walk_args(
+    target: str,
+    context: str | Sequence[str],
+    num_walks: int = 100,
+    walk_length: int = 3,
+    restart_prob: float = 0.5,
+    num_neighbors: int = 10,
+    seed: int = 0,
+    csr: HeteroCSR | None = None,
+) -> dict[str, object]:
+    """Validates the arguments of :func:`contextual_walk` and returns them
+    as keyword arguments (ints and floats as such).
+
+    Without :obj:`csr` only what needs no graph is checked (what transforms
+    do at construction); with it also the node types and relations (what
+    on-the-fly samplers do at construction, and the kernel on every call).
+    Raises a :class:`TypeError` or :class:`ValueError` naming the argument.
+    """
+    if not isinstance(target, str):
+        raise TypeError(f"target must be a node type (str), got {target!r}")
+    contexts = _check_contexts(context, several=True)
+    if csr is not None:
+        _check_graph(csr, target, contexts)
+    return dict(
+        target=target,
+        context=context if isinstance(context, str) else contexts,
+        num_walks=check_int(num_walks, "num_walks", 1),
+        walk_length=check_int(walk_length, "walk_length", 1),
+        restart_prob=check_float(restart_prob, "restart_prob"),
+        num_neighbors=check_int(num_neighbors, "num_neighbors", 1),
+        seed=check_seed(seed),
+    )
+
+
+def check_pinsage_walk_args(
+    target: str,
+    context: str,
+    num_walks: int = 100,
+    num_traversals: int = 3,
+    termination_prob: float = 0.5,
+    num_neighbors: int = 10,
+    seed: int = 0,
+    csr: HeteroCSR | None = None,
+) -> dict[str, object]:
+    """Validates the arguments of :func:`pinsage_walk` as
+    :func:`check_contextual_walk_args` does for :func:`contextual_walk`."""
+    if not isinstance(target, str):
+        raise TypeError(f"target must be a node type (str), got {target!r}")
+    _check_contexts(context, several=False)
+    if csr is not None:
+        _check_graph(csr, target, [context])
+    return dict(
+        target=target,
+        context=context,
+        num_walks=check_int(num_walks, "num_walks", 1),
+        num_traversals=check_int(num_traversals, "num_traversals", 1),
+        termination_prob=check_float(termination_prob, "termination_prob"),
+        num_neighbors=check_int(num_neighbors, "num_neighbors", 1),
+        seed=check_seed(seed),
+    )
 
 
 def _run(
@@ -322,14 +438,16 @@ def _run(
     seed: int,
     threads: int | None,
 ) -> NeighborTable:
-    ptr_tc, idx_tc, cw_tc = _walk_arrays(csr, target, context, "context")
-    ptr_ct, idx_ct, cw_ct = _walk_arrays(csr, context, target, "context")
+    tc = _walk_arrays(csr, target, context)
+    ct = _walk_arrays(csr, context, target)
     num_seeds = len(seeds)
     track = restart
-    out_nbr = np.empty((num_seeds, k), np.int64)
-    out_w = np.empty((num_seeds, k), np.float32)
-    out_ctx = np.empty((num_seeds, k) if track else (0, 0), np.int64)
-    out_cnt = np.zeros(num_seeds, np.int64)
+    out = _WalkOutput(
+        neighbor=np.empty((num_seeds, k), np.int64),
+        weight=np.empty((num_seeds, k), np.float32),
+        context=np.empty((num_seeds, k) if track else (0, 0), np.int64),
+        count=np.zeros(num_seeds, np.int64),
+    )
     if num_seeds:
         # Per-thread scratch, one row per Numba thread (zeroed by calloc: the
         # pages a call never touches cost nothing; the kernel leaves the rows
@@ -337,35 +455,24 @@ def _run(
         rows = numba.config.NUMBA_NUM_THREADS
         n = csr.num_nodes[target]
         ctx_dtype = np.int32 if csr.num_nodes[context] < 2**31 - 1 else np.int64
-        cnt = np.zeros((rows, n), np.int32)
-        ctx = np.zeros((rows, n if track else 0), ctx_dtype)
-        dom = np.zeros((rows, n if track else 0), np.int32)
+        scratch = _WalkScratch(
+            count=np.zeros((rows, n), np.int32),
+            context=np.zeros((rows, n if track else 0), ctx_dtype),
+            dominance=np.zeros((rows, n if track else 0), np.int32),
+        )
+        cfg = _WalkConfig(
+            num_walks=num_walks,
+            num_traversals=num_traversals,
+            prob=prob,
+            restart=restart,
+            every_traversal=not restart,
+            k=k,
+            seed=seed,
+        )
         with _num_threads(threads):
-            _walk_kernel(
-                seeds,
-                ptr_tc,
-                idx_tc,
-                cw_tc,
-                ptr_ct,
-                idx_ct,
-                cw_ct,
-                num_walks,
-                num_traversals,
-                prob,
-                restart,
-                not restart,
-                k,
-                seed,
-                cnt,
-                ctx,
-                dom,
-                out_nbr,
-                out_w,
-                out_ctx,
-                out_cnt,
-            )
+            _walk_kernel(seeds, tc, ct, cfg, scratch, out)
     return NeighborTable.from_padded(
-        seeds, out_cnt, out_nbr, out_w, out_ctx if track else None
+        seeds, out.count, out.neighbor, out.weight, out.context if track else None
     )
 
 
@@ -442,34 +549,30 @@ def contextual_walk(
         store) for a single context type, else a dict context type -> table.
         :obj:`weight` holds the visit counts.
     """
-    contexts = [context] if isinstance(context, str) else context
-    if not isinstance(contexts, Sequence) or len(contexts) == 0:
-        raise TypeError(
-            f"context must be a node type or a non-empty sequence of them, "
-            f"got {context!r}"
-        )
-    for c in contexts:
-        _check_types(csr, target, c)
-    if len(set(contexts)) != len(contexts):
-        raise ValueError(f"context lists a node type twice: {list(contexts)}")
+    args = check_contextual_walk_args(
+        target,
+        context,
+        num_walks,
+        walk_length,
+        restart_prob,
+        num_neighbors,
+        seed,
+        csr=csr,
+    )
     seed_ids = _seeds(csr, seeds, target)
-    num_walks = check_int(num_walks, "num_walks", 1)
-    walk_length = check_int(walk_length, "walk_length", 1)
-    restart_prob = check_float(restart_prob, "restart_prob")
-    k = check_int(num_neighbors, "num_neighbors", 1)
-    seed = check_seed(seed)
+    contexts = [context] if isinstance(context, str) else args["context"]
     tables = {
         c: _run(
             csr,
             seed_ids,
             target,
             c,
-            num_walks,
-            walk_length,
-            restart_prob,
+            args["num_walks"],
+            args["walk_length"],
+            args["restart_prob"],
             True,
-            k,
-            seed,
+            args["num_neighbors"],
+            args["seed"],
             num_threads,
         )
         for c in contexts
@@ -524,25 +627,27 @@ def pinsage_walk(
         seed (int, optional): random seed. (default: :obj:`0`)
         num_threads (int, optional): Numba threads (default: Numba's).
     """
-    if not isinstance(context, str):
-        raise TypeError(f"context must be a node type (str), got {context!r}")
-    _check_types(csr, target, context)
-    seed_ids = _seeds(csr, seeds, target)
-    num_walks = check_int(num_walks, "num_walks", 1)
-    num_traversals = check_int(num_traversals, "num_traversals", 1)
-    termination_prob = check_float(termination_prob, "termination_prob")
-    k = check_int(num_neighbors, "num_neighbors", 1)
-    seed = check_seed(seed)
-    return _run(
-        csr,
-        seed_ids,
+    args = check_pinsage_walk_args(
         target,
         context,
         num_walks,
         num_traversals,
         termination_prob,
-        False,
-        k,
+        num_neighbors,
         seed,
+        csr=csr,
+    )
+    seed_ids = _seeds(csr, seeds, target)
+    return _run(
+        csr,
+        seed_ids,
+        target,
+        context,
+        args["num_walks"],
+        args["num_traversals"],
+        args["termination_prob"],
+        False,
+        args["num_neighbors"],
+        args["seed"],
         num_threads,
     )

@@ -10,6 +10,7 @@ from torch_geometric.data import HeteroData
 from torch_geometric.transforms import BaseTransform
 from tqdm.auto import tqdm
 
+from pyg_multisage._checks import check_int
 from pyg_multisage.convention import (
     EdgeType,
     is_importance_edge_type,
@@ -19,9 +20,14 @@ from pyg_multisage.convention import (
     write_table,
 )
 from pyg_multisage.graph import HeteroCSR
-from pyg_multisage.sampling.ppr import ppr_topk
+from pyg_multisage.sampling.ppr import check_ppr_args, ppr_topk
 from pyg_multisage.sampling.table import NeighborTable
-from pyg_multisage.sampling.walks import contextual_walk, pinsage_walk
+from pyg_multisage.sampling.walks import (
+    check_contextual_walk_args,
+    check_pinsage_walk_args,
+    contextual_walk,
+    pinsage_walk,
+)
 
 #: Seeds per kernel call; results do not depend on it (counter-based RNG).
 CHUNK = 16384
@@ -142,17 +148,18 @@ class ContextualWalkNeighbors(BaseTransform):
         num_threads: int | None = None,
         progress: bool | None = None,
     ) -> None:
+        args = check_contextual_walk_args(
+            target, context, num_walks, walk_length, restart_prob, num_neighbors, seed
+        )
         self.target = target
-        self.context = context
-        self.contexts = [context] if isinstance(context, str) else list(context)
-        if not self.contexts:
-            raise ValueError("context must name at least one node type")
-        self.num_walks = num_walks
-        self.walk_length = walk_length
-        self.restart_prob = restart_prob
-        self.num_neighbors = num_neighbors
-        self.seed = seed
-        self.num_threads = num_threads
+        self.context = args["context"]
+        self.contexts = [context] if isinstance(context, str) else args["context"]
+        self.num_walks = args["num_walks"]
+        self.walk_length = args["walk_length"]
+        self.restart_prob = args["restart_prob"]
+        self.num_neighbors = args["num_neighbors"]
+        self.seed = args["seed"]
+        self.num_threads = check_int(num_threads, "num_threads", 1, allow_none=True)
         self.progress = progress
 
     def forward(self, data: HeteroData) -> HeteroData:
@@ -229,14 +236,23 @@ class PinSageNeighbors(BaseTransform):
         num_threads: int | None = None,
         progress: bool | None = None,
     ) -> None:
+        args = check_pinsage_walk_args(
+            target,
+            context,
+            num_walks,
+            num_traversals,
+            termination_prob,
+            num_neighbors,
+            seed,
+        )
         self.target = target
         self.context = context
-        self.num_walks = num_walks
-        self.num_traversals = num_traversals
-        self.termination_prob = termination_prob
-        self.num_neighbors = num_neighbors
-        self.seed = seed
-        self.num_threads = num_threads
+        self.num_walks = args["num_walks"]
+        self.num_traversals = args["num_traversals"]
+        self.termination_prob = args["termination_prob"]
+        self.num_neighbors = args["num_neighbors"]
+        self.seed = args["seed"]
+        self.num_threads = check_int(num_threads, "num_threads", 1, allow_none=True)
         self.progress = progress
 
     def forward(self, data: HeteroData) -> HeteroData:
@@ -321,15 +337,16 @@ class PPRNeighbors(BaseTransform):
                 f"top_k must be a dict with one entry per relation subset "
                 f"{list(relation_subsets)}, got {top_k!r}"
             )
+        for name, rels in relation_subsets.items():
+            args = check_ppr_args(source, rels, top_k[name], alpha, eps)
         self.source = source
         self.relation_subsets = {
             str(k): [tuple(et) for et in v] for k, v in relation_subsets.items()
         }
         self.top_k = {k: dict(top_k[k]) for k in self.relation_subsets}
-        self.alpha = alpha
-        self.eps = eps
+        self.alpha, self.eps = args["alpha"], args["eps"]
         self.undirected = undirected
-        self.num_threads = num_threads
+        self.num_threads = check_int(num_threads, "num_threads", 1, allow_none=True)
         self.progress = progress
 
     def forward(self, data: HeteroData) -> HeteroData:

@@ -11,9 +11,8 @@ from torch_geometric.data.storage import EdgeStorage
 from torch_geometric.transforms import BaseTransform
 from tqdm.auto import tqdm
 
-from pyg_multisage._checks import check_float, check_int, check_seed
 from pyg_multisage.graph import EdgeType
-from pyg_multisage.sampling.prune import degree_prune
+from pyg_multisage.sampling.prune import check_prune_args, degree_prune
 
 
 def _keys(src: Tensor, dst: Tensor, num_dst: int) -> Tensor:
@@ -111,12 +110,22 @@ class DegreePrune(BaseTransform):
         edge_types: Sequence[EdgeType] | None = None,
         progress: bool | None = None,
     ) -> None:
-        self.alpha = check_float(alpha, "alpha")
-        self.d_min = check_int(d_min, "d_min")
-        self.d_max = check_int(d_max, "d_max")
-        if self.d_max < self.d_min:
-            raise ValueError(f"d_max must be >= d_min ({d_min}), got {d_max}")
-        self.seed = check_seed(seed)
+        args = check_prune_args(alpha, d_min, d_max, seed)
+        self.alpha, self.d_min = args["alpha"], args["d_min"]
+        self.d_max, self.seed = args["d_max"], args["seed"]
+        if edge_types is not None:
+            if isinstance(edge_types, (str, tuple)) or not isinstance(
+                edge_types, Sequence
+            ):
+                raise TypeError(
+                    f"edge_types must be a list of (src, rel, dst) edge types, "
+                    f"got {edge_types!r}"
+                )
+            for et in edge_types:
+                if not isinstance(et, (tuple, list)) or len(et) != 3:
+                    raise TypeError(
+                        f"edge_types entry must be a (src, rel, dst) tuple, got {et!r}"
+                    )
         self.edge_types = None if edge_types is None else [tuple(e) for e in edge_types]
         self.progress = progress
 

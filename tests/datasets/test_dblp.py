@@ -14,7 +14,7 @@ from pyg_multisage.datasets import (
     same_author_pairs,
     split_pairs,
 )
-from pyg_multisage.nn.text import HashedTokenizer
+from pyg_multisage.text import HashedTokenizer
 
 
 @pytest.fixture(scope="module")

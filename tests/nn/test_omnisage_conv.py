@@ -141,7 +141,7 @@ def test_bad_input():
         conv({"pin": x["pin"]}, ei, ew)
     with pytest.raises(ValueError, match="egos"):
         conv(x, ei, ew, num_egos=1)
-    with pytest.raises(ValueError, match="neighbors"):
+    with pytest.raises(ValueError, match="neighbor id 7"):
         conv(x, {**ei, BOARD: torch.tensor([[7], [0]])}, None)
     with pytest.raises(TypeError, match="int64"):
         conv(x, {**ei, PIN: ei[PIN].int()}, ew)

@@ -147,7 +147,7 @@ def test_edge_types_narrow_and_errors():
         ImportanceNeighborLoader(data, "venue", batch_size=2)
     with pytest.raises(ValueError, match="'author' is not in the data"):
         ImportanceNeighborLoader(data, ("author", torch.tensor([0])))
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match="num_neighbors must be >= 1 or None"):
         ImportanceNeighborSampler(data, num_neighbors=0)
     sampler = ImportanceNeighborSampler(data)
     with pytest.raises(ValueError, match="outside"):

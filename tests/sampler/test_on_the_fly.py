@@ -140,3 +140,33 @@ def test_workers_after_parent_ran_kernels():
     assert len(serial) == len(parallel) == 4
     for a, b in zip(serial, parallel, strict=True):
         assert_same_batch(a, b, sampler.edge_types)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(num_walks=0), ValueError, "num_walks"),
+        (dict(restart_prob=1.5), ValueError, "restart_prob"),
+        (dict(num_neighbors=2.0), TypeError, "num_neighbors"),
+        (dict(seed=-2), ValueError, "seed"),
+        (dict(num_threads=0), ValueError, "num_threads"),
+    ],
+)
+def test_walk_sampler_checks_arguments_at_construction(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        ContextualWalkSampler(tag_graph(), "pin", "board", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(alpha=0.0), ValueError, "alpha"),
+        (dict(eps=1e-20), ValueError, "eps"),
+        (dict(top_k=-1), ValueError, "top_k"),
+        (dict(num_threads=0), ValueError, "num_threads"),
+        (dict(relation_subsets={"a": [("pin", "in")]}), TypeError, "relations"),
+    ],
+)
+def test_ppr_sampler_checks_arguments_at_construction(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        PPRSampler(tag_graph(), "pin", **kwargs)

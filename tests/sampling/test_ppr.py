@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyg_multisage.graph import HeteroCSR
-from pyg_multisage.sampling.ppr import _merged_csr, _push_source, ppr_topk
+from pyg_multisage.sampling.ppr import (
+    _merged_csr,
+    _push_source,
+    check_ppr_args,
+    ppr_topk,
+)
 
 TOL = 2e-6  # float32 rounding of scores in [0, 1]
 
@@ -406,3 +411,21 @@ def test_topk_truncation_matches_full_ranking():
     nbr, w, _ = tab.row(0)
     assert nbr.tolist() == [0, 1, 2, 3]
     assert (w == w[0]).all() and w[0] > 0
+
+
+def test_argument_checks_without_and_with_the_graph():
+    csr = random_graph(0)
+    rels = [A_B[0], A_B[0]]
+    args = check_ppr_args("a", rels, {"a": np.int64(3)}, 1, 1e-3)
+    assert args == dict(
+        source_type="a", relations=(A_B[0],), top_k={"a": 3}, alpha=1.0, eps=1e-3
+    )
+    check_ppr_args("x", [("x", "y", "z")], {"x": 1})  # no graph: names pass
+    with pytest.raises(ValueError, match="source_type"):
+        check_ppr_args("x", A_B, {"a": 1}, csr=csr)
+    with pytest.raises(ValueError, match="relations"):
+        check_ppr_args("a", [("a", "zz", "b")], {"a": 1}, csr=csr)
+    with pytest.raises(TypeError, match="relations entry"):
+        check_ppr_args("a", [("a", "b")], {"a": 1})
+    with pytest.raises(ValueError, match="eps"):
+        check_ppr_args("a", A_B, {"a": 1}, eps=1e-13)

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from pyg_multisage.graph import HeteroCSR
 from pyg_multisage.sampling.rng import next_state, randint, stream, uniform
-from pyg_multisage.sampling.walks import contextual_walk, pinsage_walk, vote_stream
+from pyg_multisage.sampling.walks import (
+    _vote,
+    check_contextual_walk_args,
+    check_pinsage_walk_args,
+    contextual_walk,
+    pinsage_walk,
+)
 
 THREADS = min(2, numba.config.NUMBA_NUM_THREADS)
 
@@ -224,6 +230,30 @@ def test_zero_weight_edges_are_never_walked():
 
 
 # -- the dominant-context rule ---------------------------------------------------------
+def vote_stream(contexts):
+    """Reference: Algorithm 2's streaming rule (lines 9-15) in plain Python,
+    the dominant context of one (seed, neighbor) pair, -1 for no walk."""
+    ctx, dom = -1, 0
+    for c in contexts:
+        if c == ctx:
+            dom += 1
+        elif dom > 0:
+            dom -= 1
+        else:
+            ctx, dom = c, 1
+    return ctx
+
+
+@numba.njit
+def kernel_vote_stream(contexts):
+    """The kernel's vote step (context ids stored + 1) over one stream."""
+    ctx = np.zeros(1, np.int64)
+    dom = np.zeros(1, np.int64)
+    for c in contexts:
+        _vote(ctx, dom, 0, c + 1)
+    return ctx[0] - 1
+
+
 @pytest.mark.parametrize(
     "stream_, expected",
     [
@@ -237,7 +267,8 @@ def test_zero_weight_edges_are_never_walked():
     ],
 )
 def test_vote_stream_on_crafted_streams(stream_, expected):
-    assert vote_stream(np.asarray(stream_, dtype=np.int64)) == expected
+    assert vote_stream(stream_) == expected
+    assert kernel_vote_stream(np.asarray(stream_, dtype=np.int64)) == expected
 
 
 def first_contexts(csr, v, num_walks, seed):
@@ -534,3 +565,25 @@ def test_isolated_seeds_and_empty_graphs(fn):
     assert t.num_seeds == 0 and t.ptr.tolist() == [0]
     with pytest.raises(ValueError, match="seeds"):
         fn(none, [0], target="t", context="c")
+
+
+def test_argument_checks_without_and_with_the_graph(small):
+    args = check_contextual_walk_args("t", ["c"], np.int64(7), 2, 1, 3, np.int32(5))
+    assert args == dict(
+        target="t",
+        context=["c"],
+        num_walks=7,
+        walk_length=2,
+        restart_prob=1.0,
+        num_neighbors=3,
+        seed=5,
+    )
+    assert type(args["num_walks"]) is int and type(args["restart_prob"]) is float
+    # no graph: unknown node types pass; with the graph they are named
+    check_pinsage_walk_args("paper", "venue")
+    with pytest.raises(ValueError, match="target 'paper'"):
+        check_pinsage_walk_args("paper", "c", csr=small)
+    with pytest.raises(ValueError, match="context 'venue'"):
+        check_contextual_walk_args("t", ["c", "venue"], csr=small)
+    with pytest.raises(ValueError, match="walk_length"):
+        check_contextual_walk_args("t", "c", walk_length=0)

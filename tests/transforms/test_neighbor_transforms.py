@@ -130,3 +130,98 @@ def test_degree_prune_keeps_reverse_edges_consistent():
     again = DegreePrune(alpha=0.3, d_min=2, seed=1)(data)
     assert torch.equal(again["pin", "in", "board"].edge_index, fwd)
     assert "d_min=2" in repr(t)
+
+
+PB = [("pin", "in", "board")]
+
+
+@pytest.mark.parametrize(
+    "make, exc, match",
+    [
+        (
+            lambda: ContextualWalkNeighbors("pin", "board", num_walks=0),
+            ValueError,
+            "num_walks must be >= 1",
+        ),
+        (
+            lambda: ContextualWalkNeighbors("pin", "board", walk_length=1.5),
+            TypeError,
+            "walk_length must be an int",
+        ),
+        (
+            lambda: ContextualWalkNeighbors("pin", "board", restart_prob=2.0),
+            ValueError,
+            "restart_prob",
+        ),
+        (
+            lambda: ContextualWalkNeighbors("pin", "board", num_neighbors=0),
+            ValueError,
+            "num_neighbors",
+        ),
+        (lambda: ContextualWalkNeighbors("pin", "board", seed=-1), ValueError, "seed"),
+        (lambda: ContextualWalkNeighbors("pin", []), TypeError, "context"),
+        (
+            lambda: ContextualWalkNeighbors("pin", ["board", "board"]),
+            ValueError,
+            "twice",
+        ),
+        (lambda: ContextualWalkNeighbors(3, "board"), TypeError, "target"),
+        (
+            lambda: ContextualWalkNeighbors("pin", "board", num_threads=0),
+            ValueError,
+            "num_threads",
+        ),
+        (
+            lambda: PinSageNeighbors("pin", "board", num_traversals=0),
+            ValueError,
+            "num_traversals",
+        ),
+        (
+            lambda: PinSageNeighbors("pin", "board", termination_prob=-0.1),
+            ValueError,
+            "termination_prob",
+        ),
+        (lambda: PinSageNeighbors("pin", ["board"]), TypeError, "context"),
+        (
+            lambda: PinSageNeighbors("pin", "board", num_walks="3"),
+            TypeError,
+            "num_walks",
+        ),
+        (
+            lambda: PPRNeighbors("pin", {"x": PB}, {"x": {"pin": -1}}),
+            ValueError,
+            r"top_k\['pin'\]",
+        ),
+        (
+            lambda: PPRNeighbors("pin", {"x": PB}, {"x": {"pin": 2}}, alpha=0.0),
+            ValueError,
+            "alpha",
+        ),
+        (
+            lambda: PPRNeighbors("pin", {"x": PB}, {"x": {"pin": 2}}, eps=0.0),
+            ValueError,
+            "eps",
+        ),
+        (
+            lambda: PPRNeighbors("pin", {"x": []}, {"x": {"pin": 2}}),
+            ValueError,
+            "relations",
+        ),
+        (
+            lambda: PPRNeighbors("pin", {"x": PB[0]}, {"x": {"pin": 2}}),
+            TypeError,
+            "relations",
+        ),
+        (
+            lambda: PPRNeighbors("pin", {"x": [("pin", "in")]}, {"x": {"pin": 2}}),
+            TypeError,
+            "relations entry",
+        ),
+        (lambda: DegreePrune(d_min=5, d_max=2), ValueError, "d_max"),
+        (lambda: DegreePrune(alpha=1.5), ValueError, "alpha"),
+        (lambda: DegreePrune(edge_types=PB[0]), TypeError, "edge_types"),
+    ],
+)
+def test_bad_arguments_raise_at_construction(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()

@@ -12,6 +12,8 @@ from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import WITH_TORCH_SPARSE, SparseTensor
 from torch_geometric.utils import softmax
 
+from pyg_multisage._checks import check_edge_index
+
 COMBINES = ("mask", "trans", "concat")
 ATTENTIONS = ("three_way", "diff", None)
 
@@ -62,12 +64,7 @@ def to_edge_index(edge_index, num_src: int, num_dst: int) -> Tensor:
         )
     if hasattr(edge_index, "as_tensor"):  # torch_geometric.EdgeIndex
         edge_index = edge_index.as_tensor()
-    if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(
-            f"'edge_index' must have shape [2, E] (got {list(edge_index.shape)})"
-        )
-    if edge_index.dtype != torch.long:
-        raise TypeError(f"'edge_index' must be int64 (got {edge_index.dtype})")
+    check_edge_index(edge_index, "edge_index", int64=True)
     return edge_index
 
 
@@ -381,11 +378,15 @@ class MultiSageConv(MessagePassing):
         context_index = self._check_context(context_index, num_edges, x_context)
         if edge_weight is not None:
             edge_weight = self._check_weight(edge_weight, num_edges)
-        if not _is_compiling() and num_edges > 0:
-            if int(src.min()) < 0 or int(src.max()) >= num_src:
-                raise ValueError(f"'edge_index[0]' out of range [0, {num_src})")
-            if int(dst.min()) < 0 or int(dst.max()) >= num_dst:
-                raise ValueError(f"'edge_index[1]' out of range [0, {num_dst})")
+        if not _is_compiling():
+            check_edge_index(
+                edge_index,
+                "edge_index",
+                num_src,
+                num_dst,
+                roles=("neighbor", "ego"),
+                size_names=("rows of x_src", "rows of x_dst"),
+            )
 
         z_src = self.target_embedding(x_src)
         z_dst = z_src if x_dst is x_src else self.target_embedding(x_dst)

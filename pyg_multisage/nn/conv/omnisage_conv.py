@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.typing import EdgeType
 
+from pyg_multisage._checks import check_edge_index
+
 
 def _key(edge_type: EdgeType) -> str:
     return "__".join(edge_type)
@@ -286,10 +288,11 @@ class OmniSageConv(torch.nn.Module):
 
     @staticmethod
     def _check_edges(et, edge_index, weight, num_src: int, num_egos: int) -> None:
-        if not isinstance(edge_index, Tensor) or edge_index.dtype != torch.long:
-            raise TypeError(f"edge_index of {et} must be an int64 tensor")
-        if edge_index.dim() != 2 or edge_index.size(0) != 2:
-            raise ValueError(f"edge_index of {et} must have shape [2, E]")
+        if not isinstance(edge_index, Tensor):
+            raise TypeError(
+                f"edge_index of {et} must be a tensor, got {type(edge_index).__name__}"
+            )
+        check_edge_index(edge_index, f"edge_index of {et}", int64=True)
         if weight is not None:
             if not weight.is_floating_point() or weight.shape != (edge_index.size(1),):
                 raise ValueError(
@@ -298,14 +301,14 @@ class OmniSageConv(torch.nn.Module):
                 )
             if bool((weight < 0).any()):
                 raise ValueError(f"edge_weight of {et} must be non-negative")
-        if edge_index.numel() > 0:
-            if int(edge_index[0].min()) < 0 or int(edge_index[0].max()) >= num_src:
-                raise ValueError(f"neighbors of {et} out of range [0, {num_src})")
-            if int(edge_index[1].min()) < 0 or int(edge_index[1].max()) >= num_egos:
-                raise ValueError(
-                    f"egos of {et} out of range [0, {num_egos}) (edges must point "
-                    "to the embedded egos; pass a larger 'num_egos')"
-                )
+        check_edge_index(
+            edge_index,
+            f"edge_index of {et}",
+            num_src,
+            num_egos,
+            roles=("neighbor", "ego"),
+            size_names=(f"the rows of x_dict['{et[0]}']", "num_egos"),
+        )
 
     def __repr__(self) -> str:
         slots: dict[str, int] = {_key(et): k for et, k in self.num_slots.items()}
