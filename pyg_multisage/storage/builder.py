@@ -164,7 +164,9 @@ def build_csr(
     """
     if index_dtype not in ("auto", "int64"):
         raise ValueError(f"index_dtype must be 'auto' or 'int64', got {index_dtype!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
+        raise TypeError(f"chunk_size must be an int, got {chunk_size!r}")
+    if chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     counts: dict[str, int] = {}
     for t, n in num_nodes.items():

@@ -243,8 +243,9 @@ def save_data(
     atomically; returns the graph's fingerprint.
 
     Graph relations go to ``graph/`` as CSR (``edge_weight`` as the weight);
-    importance-neighbor edge types (:func:`~pyg_multisage.convention.is_importance_edge_type`)
-    to ``tables/`` as edge lists in stored order; every node tensor with one
+    importance-neighbor edge types
+    (:func:`~pyg_multisage.convention.is_importance_edge_type`) to
+    ``tables/`` as edge lists in stored order; every node tensor with one
     row per node and every tensor edge attribute to ``features/`` (edge
     attributes of graph relations in CSR order). Attributes that are not
     tensors (titles, ``context_type``) are not saved: a warning names them
