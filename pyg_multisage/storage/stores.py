@@ -257,9 +257,9 @@ def save_data(
     skipped: list[str] = []
     features: dict[tuple[Group, str], Tensor] = {}
     for t in data.node_types:
-        store = data[t]
+        store, n = data[t], data[t].num_nodes
         for key, value in store.items():
-            if isinstance(value, Tensor) and value.dim() and len(value) == len(store):
+            if isinstance(value, Tensor) and value.dim() and len(value) == n:
                 features[(t, key)] = value
             elif key != "num_nodes":
                 skipped.append(f"{t}.{key}")
@@ -277,7 +277,8 @@ def save_data(
         for key, value in store.items():
             if key == "edge_index" or (key == "edge_weight" and not important):
                 continue
-            if isinstance(value, Tensor) and value.dim() and len(value) == len(store):
+            num_edges = store.edge_index.size(1)
+            if isinstance(value, Tensor) and value.dim() and len(value) == num_edges:
                 features[(et, key)] = value if important else value[order]
             elif not (key == "context_type" and important):
                 skipped.append(f"{et}.{key}")
