@@ -23,7 +23,7 @@ endif
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test,plot]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test,plot,parquet]"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -9,6 +9,7 @@ arrays: row ``v`` lists the ``dst`` nodes that ``v`` points to. Every kernel in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -17,6 +18,7 @@ import numpy as np
 from torch import Tensor
 from torch_geometric.data import Data, HeteroData
 
+from pyg_multisage._arraydir import AtomicDir, read_array_dir, write_manifest
 from pyg_multisage._checks import check_edge_index
 from pyg_multisage.convention import EdgeType, is_importance_edge_type
 
@@ -329,6 +331,158 @@ class HeteroCSR:
         edges = ", ".join(f"{et}={c.num_edges}" for et, c in self._csr.items())
         return f"{self.__class__.__name__}(nodes: {nodes}; edges: {edges})"
 
+    # -- arrays in, arrays out (saved, memory-mapped) ------------------------------
+    #: Fingerprint of the saved graph this view was loaded from (else None).
+    fingerprint: str | None = None
+
+    @classmethod
+    def from_csr(
+        cls,
+        csr_dict: Mapping[EdgeType, CSR],
+        num_nodes_dict: Mapping[str, int],
+        validate: bool = True,
+    ) -> HeteroCSR:
+        """A view over ready CSR arrays, used as they are (no copy): memory
+        maps from :meth:`load` or the streaming builder of
+        :mod:`pyg_multisage.storage`. ``indices`` may be ``int32`` (the
+        kernels read either). With :obj:`validate`, checks shapes, that
+        ``indptr`` is non-decreasing from 0 to ``len(indices)`` and that
+        every index lies in ``[0, num_dst)`` (reads every array once)."""
+        self = cls.__new__(cls)
+        self.num_nodes = {}
+        for node_type, n in num_nodes_dict.items():
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+                raise ValueError(
+                    f"number of '{node_type}' nodes must be a non-negative int, "
+                    f"got {n!r}"
+                )
+            self.num_nodes[node_type] = int(n)
+        self._csr, self._cache = {}, {}
+        for et, c in csr_dict.items():
+            et = tuple(et)
+            if len(et) != 3 or any(t not in self.num_nodes for t in (et[0], et[2])):
+                raise ValueError(
+                    f"edge type {et} must be (src, rel, dst) over the node types "
+                    f"{list(self.num_nodes)}"
+                )
+            n_src, n_dst = self.num_nodes[et[0]], self.num_nodes[et[2]]
+            if c.indptr.shape != (n_src + 1,) or c.num_dst != n_dst:
+                raise ValueError(
+                    f"CSR of {et} has {c.indptr.shape[0] - 1} rows and {c.num_dst} "
+                    f"columns, expected {n_src} and {n_dst}"
+                )
+            if c.weight is not None and c.weight.shape != c.indices.shape:
+                raise ValueError(f"weight of {et} is not aligned with its indices")
+            if validate:
+                _check_csr_arrays(c, et)
+            self._csr[et] = c
+        return self
+
+    def save(
+        self,
+        path: str | os.PathLike,
+        *,
+        index_dtype: str = "auto",
+        overwrite: bool = False,
+    ) -> str:
+        """Writes the view to the directory :obj:`path` and returns its
+        fingerprint.
+
+        Layout: ``manifest.json`` (node types in order with their counts,
+        every edge type with its file prefix, edge count and whether it is
+        weighted; dtype, shape and digest of every file; the fingerprint)
+        and per edge type ``e<i>.indptr.npy`` (``int64``), ``e<i>.indices.npy``
+        and, when weighted, ``e<i>.weight.npy`` (``float64``). The directory
+        is written under a temporary name and renamed when complete.
+
+        Args:
+            path (str or Path): the directory to create.
+            index_dtype (str, optional): ``'auto'`` stores ``indices`` as
+                ``int32`` when the destination ids fit (half the bytes; the
+                kernels walk ``int32``), ``'int64'`` keeps them ``int64``.
+                (default: ``'auto'``)
+            overwrite (bool, optional): replace an existing directory.
+                (default: :obj:`False`)
+        """
+        if index_dtype not in ("auto", "int64"):
+            raise ValueError(
+                f"index_dtype must be 'auto' or 'int64', got {index_dtype!r}"
+            )
+        with AtomicDir(path, overwrite=overwrite) as tmp:
+            names = []
+            for i, c in enumerate(self._csr.values()):
+                small = index_dtype == "auto" and c.num_dst < 2**31 - 1
+                parts = {
+                    "indptr": np.asarray(c.indptr, np.int64),
+                    "indices": np.asarray(c.indices, np.int32 if small else np.int64),
+                }
+                if c.weight is not None:
+                    parts["weight"] = np.asarray(c.weight, np.float64)
+                for part, arr in parts.items():
+                    np.save(tmp.path / f"e{i}.{part}.npy", arr)
+                    names.append(f"e{i}.{part}")
+            fp = write_manifest(tmp.path, CSR_FORMAT, self._meta(), names)
+            tmp.commit()
+        return fp
+
+    def _meta(self) -> dict:
+        return csr_meta(
+            self.num_nodes,
+            [(et, c.num_edges, c.weight is not None) for et, c in self._csr.items()],
+        )
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        mmap: bool = True,
+        *,
+        verify: bool = False,
+        fingerprint: str | None = None,
+    ) -> HeteroCSR:
+        """Reads a directory written by :meth:`save` (or by
+        :func:`pyg_multisage.storage.build_csr`).
+
+        With :obj:`mmap` the arrays are read-only memory maps: the operating
+        system pages them in as the kernels touch them, and processes that
+        load the same directory share those pages. Every file listed in the
+        manifest must exist with its dtype, shape and exact size, or an error
+        names the file. :obj:`verify` re-hashes every file and checks every
+        index (reads the whole graph once). :obj:`fingerprint`, when given,
+        must equal the saved graph's (a guard against a directory of another
+        graph). The fingerprint is kept as :attr:`fingerprint`.
+        """
+        manifest, arrays = read_array_dir(path, CSR_FORMAT, mmap=mmap, verify=verify)
+        if fingerprint is not None and manifest["fingerprint"] != fingerprint:
+            raise ValueError(
+                f"{path} holds graph {manifest['fingerprint']}, expected "
+                f"{fingerprint} (fingerprint)"
+            )
+        meta = manifest["meta"]
+        num_nodes = {t: n for t, n in meta["node_types"]}
+        csrs = {}
+        for rel in meta["edge_types"]:
+            et, p = tuple(rel["edge_type"]), rel["prefix"]
+            need = [f"{p}.indptr", f"{p}.indices"] + [f"{p}.weight"] * rel["weighted"]
+            missing = [n for n in need if n not in arrays]
+            if missing:
+                raise ValueError(f"{path}: manifest lacks arrays {missing} of {et}")
+            c = CSR(
+                arrays[f"{p}.indptr"],
+                arrays[f"{p}.indices"],
+                arrays.get(f"{p}.weight") if rel["weighted"] else None,
+                num_nodes[et[2]],
+            )
+            if c.num_edges != rel["num_edges"]:
+                raise ValueError(
+                    f"{path}: {p}.indices.npy has {c.num_edges} edges, the "
+                    f"manifest says {rel['num_edges']} for {et}"
+                )
+            csrs[et] = c
+        out = cls.from_csr(csrs, num_nodes, validate=verify)
+        out.fingerprint = manifest["fingerprint"]
+        return out
+
 
 def _as_weight_array(
     w: Tensor | np.ndarray, num_edges: int, et: EdgeType
@@ -362,3 +516,47 @@ def _coalesce(
     first[1:] = key[1:] != key[:-1]
     key, w = key[first], w[first]
     return key // max(n_dst, 1), key % max(n_dst, 1), w
+
+
+#: ``format`` of a saved :class:`HeteroCSR`'s manifest.
+CSR_FORMAT = "pyg_multisage.HeteroCSR"
+
+
+def csr_meta(
+    num_nodes: Mapping[str, int], relations: Iterable[tuple[EdgeType, int, bool]]
+) -> dict:
+    """The ``meta`` of a saved :class:`HeteroCSR`'s manifest: node types in
+    order with counts, and per edge type ``(edge type, edge count, weighted)``
+    its file prefix ``e<i>``."""
+    return {
+        "node_types": [[t, int(n)] for t, n in num_nodes.items()],
+        "edge_types": [
+            {
+                "edge_type": list(et),
+                "prefix": f"e{i}",
+                "num_edges": int(e),
+                "weighted": bool(w),
+            }
+            for i, (et, e, w) in enumerate(relations)
+        ],
+    }
+
+
+def _check_csr_arrays(c: CSR, et: EdgeType) -> None:
+    """Checks offsets and index range of one CSR (reads its arrays)."""
+    ip = c.indptr
+    if ip[0] != 0 or ip[-1] != c.num_edges:
+        raise ValueError(
+            f"indptr of {et} must run from 0 to {c.num_edges}, got {ip[0]}..{ip[-1]}"
+        )
+    if len(ip) > 1 and (np.diff(ip) < 0).any():
+        raise ValueError(f"indptr of {et} decreases")
+    if c.num_edges:
+        lo, hi = c.indices.min(), c.indices.max()
+        if lo < 0 or hi >= c.num_dst:
+            raise ValueError(
+                f"indices of {et} hold ids outside [0, {c.num_dst}): {lo}..{hi}"
+            )
+    if c.weight is not None and c.num_edges:
+        if not np.isfinite(c.weight).all() or c.weight.min() < 0:
+            raise ValueError(f"weight of {et} must be finite and non-negative")

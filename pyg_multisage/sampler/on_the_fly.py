@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Data, FeatureStore, GraphStore, HeteroData
@@ -38,11 +39,19 @@ def graph_view(
     data: HeteroData | Data | tuple[FeatureStore, GraphStore], undirected: bool = False
 ) -> HeteroCSR:
     """A :class:`HeteroCSR` of in-memory data or of a (FeatureStore,
-    GraphStore) pair (edges read once from the graph store)."""
+    GraphStore) pair. A graph store with a ``hetero_csr()`` method (such as
+    :class:`~pyg_multisage.storage.MmapGraphStore`) hands over its CSR view
+    as it is (memory-mapped, no edge list built; with :obj:`undirected`,
+    relations lacking a reverse get one in memory); other graph stores are
+    read once as COO."""
     kind = DataType.from_data(data)
     if kind != DataType.remote:
         return HeteroCSR.from_data(data, undirected=undirected)
     feature_store, graph_store = data
+    view = getattr(graph_store, "hetero_csr", None)
+    if callable(view):
+        csr = view()
+        return _undirected(csr) if undirected else csr
     row, col, _ = graph_store.coo()
     eis = {tuple(et): torch.stack([row[et], col[et]]) for et in row}
     types = {t for et in eis for t in (et[0], et[2])}
@@ -55,6 +64,24 @@ def graph_view(
         t: remote_utils.num_nodes(feature_store, graph_store, t) for t in sorted(types)
     }
     return HeteroCSR(eis, num_nodes, undirected=undirected)
+
+
+def _undirected(csr: HeteroCSR) -> HeteroCSR:
+    """:obj:`csr` with reverse relations, as ``HeteroCSR(..., undirected=True)``
+    builds them. Stored arrays are reused when every relation between two
+    node types already has its reverse; otherwise the graph is rebuilt in
+    memory from its edges."""
+    pairs = {(et[0], et[2]) for et in csr.edge_types}
+    if all(s != d and (d, s) in pairs for s, d in pairs):
+        return csr
+    eis, ws = {}, {}
+    for et in csr.edge_types:
+        c = csr[et]
+        src = np.repeat(np.arange(c.num_src, dtype=np.int64), c.degree())
+        eis[et] = np.stack([src, np.asarray(c.indices, np.int64)])
+        if c.weight is not None:
+            ws[et] = c.weight
+    return HeteroCSR(eis, csr.num_nodes, ws, undirected=True)
 
 
 def _unique(seeds: Tensor) -> tuple[Tensor, Tensor]:

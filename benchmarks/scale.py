@@ -1,0 +1,320 @@
+"""Scale benchmark: memory of the out-of-core pipeline and memory-mapped vs
+in-memory sampler throughput.
+
+Two measurements, each step in a fresh process watched from outside:
+
+1. **Pipeline memory** on a synthetic item→board graph of ``--edges`` edges
+   (power-law-ish degrees on both sides; 10 edges per item, 100 per board on
+   average; duplicates kept), written as ``.npy`` shards of 5M edges by a
+   separate generator process (not counted). One process then runs
+   :func:`~pyg_multisage.storage.build_csr_from_shards` (both directions) →
+   :meth:`HeteroCSR.load <pyg_multisage.graph.HeteroCSR.load>` (memory-mapped)
+   → :func:`contextual_walk` and :func:`pinsage_walk` on ``--seeds`` random
+   items. Reported: the process's peak RSS (``VmHWM``, file-backed pages of
+   the maps included) per edge, and its peak anonymous RSS (``RssAnon``,
+   polled every 20 ms by the parent) as a share of the saved graph's bytes.
+2. **Throughput**, memory-mapped vs in-memory (``load(mmap=False)``), seeds/s
+   of ``pinsage_walk``, ``contextual_walk`` and ``ppr_topk`` (best of
+   ``--repeat``, compilation excluded), on the standard pin–board graph
+   (``../shared/peers/make_pinboard.py``, 468,664 edges) and on the large
+   graph (PPR there only with ``--ppr-large``: its merged CSR is built in
+   anonymous memory, about 40 bytes per edge).
+
+Kernel settings as ``benchmarks/samplers.py``: 100 walks, 3 traversals,
+termination/restart 0.5, top-10; PPR alpha 0.15, eps 1e-4, top-10 pins.
+
+Usage: ``python benchmarks/scale.py [--edges 50e6 100e6] [--seeds 10000]
+[--threads 2] [--repeat 3] [--work DIR] [--no-large] [--ppr-large]``.
+Prints a table and writes ``benchmarks/results/scale.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+# ../shared/peers next to the checkout (or next to the worktrees' folder)
+PEERS = next(
+    (
+        p / "shared" / "peers"
+        for p in (ROOT.parent, ROOT.parent.parent)
+        if (p / "shared" / "peers").is_dir()
+    ),
+    ROOT.parent / "shared" / "peers",
+)
+RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
+SHARD = 5_000_000
+CFG_WALK = dict(num_walks=100, num_neighbors=10, seed=0)
+
+
+# -- child steps --------------------------------------------------------------------
+def _status() -> dict[str, int]:
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        if k in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
+            out[k] = int(v.split()[0]) * 1024
+    return out
+
+
+def child_generate(spec: dict) -> dict:
+    """Item→board shards, power-law-ish on both sides, ids scattered by a
+    multiplicative hash so popular nodes are not neighbors in memory."""
+    e, work = int(spec["edges"]), Path(spec["work"])
+    n_items, n_boards = e // 10, e // 100
+    rng = np.random.default_rng(0)
+    files = []
+    for k, a in enumerate(range(0, e, SHARD)):
+        m = min(SHARD, e - a)
+        item = (n_items * rng.random(m) ** 2).astype(np.int64)
+        board = (n_boards * rng.random(m) ** 3).astype(np.int64)
+        item = (item * 2_654_435_761) % n_items
+        board = (board * 2_654_435_761) % n_boards
+        f = work / f"shard_{k:04d}.npy"
+        np.save(f, np.stack([item, board]).astype(np.int32))
+        files.append(str(f))
+    return {
+        "files": files,
+        "num_nodes": {"item": n_items, "board": n_boards},
+        "end": _status(),
+    }
+
+
+def _seeds(n: int, count: int) -> np.ndarray:
+    return np.random.default_rng(1).integers(0, n, count)
+
+
+def _rates(csr, target, context, seeds, repeat, ppr: bool) -> dict[str, float]:
+    from pyg_multisage.sampling.ppr import ppr_topk
+    from pyg_multisage.sampling.walks import contextual_walk, pinsage_walk
+
+    rels = [et for et in csr.edge_types]
+    runs = {
+        "pinsage_walk": lambda s: pinsage_walk(
+            csr,
+            s,
+            target=target,
+            context=context,
+            num_traversals=3,
+            termination_prob=0.5,
+            **CFG_WALK,
+        ),
+        "contextual_walk": lambda s: contextual_walk(
+            csr,
+            s,
+            target=target,
+            context=context,
+            walk_length=3,
+            restart_prob=0.5,
+            **CFG_WALK,
+        ),
+    }
+    if ppr:
+        runs["ppr_topk"] = lambda s: ppr_topk(
+            csr, s, source_type=target, relations=rels, top_k={target: 10}
+        )
+    out = {}
+    for name, run in runs.items():
+        run(seeds[:64])  # compile, build derived arrays
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            run(seeds)
+            best = min(best, time.perf_counter() - t)
+        out[name] = len(seeds) / best
+    return out
+
+
+def child_pipeline(spec: dict) -> dict:
+    from pyg_multisage.graph import HeteroCSR
+    from pyg_multisage.storage import build_csr_from_shards
+
+    imported = _status()  # interpreter, torch, numba: fixed cost
+    graph = Path(spec["work"]) / "graph"
+    shards = {("item", "in", "board"): spec["files"]}
+    t = time.perf_counter()
+    build_csr_from_shards(graph, shards, spec["num_nodes"], reverse=True)
+    build_s = time.perf_counter() - t
+    after_build = _status()
+    csr = HeteroCSR.load(graph)
+    seeds = _seeds(spec["num_nodes"]["item"], spec["seeds"])
+    rates = _rates(csr, "item", "board", seeds, spec["repeat"], False)
+    nbytes = sum(f.stat().st_size for f in graph.glob("*.npy"))
+    return {
+        "build_s": build_s,
+        "imported": imported,
+        "after_build": after_build,
+        "end": _status(),
+        "graph_bytes": nbytes,
+        "rates": rates,
+    }
+
+
+def child_rates(spec: dict) -> dict:
+    from pyg_multisage.graph import HeteroCSR
+
+    csr = HeteroCSR.load(spec["graph"], mmap=spec["mmap"])
+    n = csr.num_nodes[spec["target"]]
+    seeds = _seeds(n, spec["seeds"])
+    rates = _rates(
+        csr, spec["target"], spec["context"], seeds, spec["repeat"], spec["ppr"]
+    )
+    return {"rates": rates, "end": _status()}
+
+
+# -- parent ---------------------------------------------------------------------------
+def run_child(step: str, spec: dict, threads: int) -> dict:
+    """Runs one step in a fresh process, polling its RssAnon every 20 ms."""
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", step, json.dumps(spec)],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    peak_anon = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    peak_anon = max(peak_anon, int(line.split()[1]) * 1024)
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        time.sleep(0.02)
+    out, _ = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"step {step} failed with exit code {proc.returncode}")
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    result["peak_anon"] = max(peak_anon, result["end"]["RssAnon"])
+    return result
+
+
+def pinboard(work: Path) -> tuple[Path, int]:
+    from pyg_multisage.graph import HeteroCSR
+
+    spec = importlib.util.spec_from_file_location("mp", PEERS / "make_pinboard.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    src, dst = mod.make()
+    csr = HeteroCSR(
+        {("pin", "in", "board"): np.stack([src, dst])},
+        {"pin": 100_000, "board": 50_000},
+        undirected=True,
+    )
+    path = work / "pinboard"
+    csr.save(path)
+    return path, len(src)
+
+
+def compare(graph: Path, target: str, context: str, args, ppr: bool) -> dict:
+    out = {}
+    for mode in ("mmap", "memory"):
+        spec = dict(
+            graph=str(graph),
+            mmap=mode == "mmap",
+            target=target,
+            context=context,
+            seeds=args.seeds,
+            repeat=args.repeat,
+            ppr=ppr,
+        )
+        out[mode] = run_child("rates", spec, args.threads)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--edges", type=float, nargs="*", default=[50e6, 100e6])
+    ap.add_argument("--seeds", type=int, default=10_000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--no-large", action="store_true")
+    ap.add_argument("--ppr-large", action="store_true")
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        step, spec = args.child
+        fn = {
+            "generate": child_generate,
+            "pipeline": child_pipeline,
+            "rates": child_rates,
+        }[step]
+        print(json.dumps(fn(json.loads(spec))))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="scale-", dir=args.work))
+    results = {"threads": args.threads, "seeds": args.seeds, "large": []}
+    try:
+        path, e = pinboard(work)
+        r = compare(path, "pin", "board", args, ppr=True)
+        results["pinboard"] = {"edges": e, **r}
+        if not args.no_large:
+            for edges in args.edges:
+                e = int(edges)
+                gen = run_child("generate", {"edges": e, "work": str(work)}, 1)
+                spec = dict(
+                    work=str(work),
+                    seeds=args.seeds,
+                    repeat=args.repeat,
+                    files=gen["files"],
+                    num_nodes=gen["num_nodes"],
+                )
+                pipe = run_child("pipeline", spec, args.threads)
+                for f in gen["files"]:
+                    os.remove(f)
+                mem = compare(work / "graph", "item", "board", args, args.ppr_large)
+                results["large"].append({"edges": e, "pipeline": pipe, **mem})
+                shutil.rmtree(work / "graph")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1))
+    print(table(results))
+
+
+def table(res: dict) -> str:
+    rows = [
+        "## Pipeline memory (build -> saved CSR -> walks on the memory map)",
+        "| edges | build s | peak RSS B/edge | peak RssAnon B/edge | "
+        "RssAnon / graph bytes |",
+        "|---|---|---|---|---|",
+    ]
+    for r in res["large"]:
+        p, e = r["pipeline"], r["edges"]
+        rows.append(
+            f"| {e / 1e6:.0f}M | {p['build_s']:.1f} | "
+            f"{p['end']['VmHWM'] / e:.1f} | {p['peak_anon'] / e:.1f} | "
+            f"{p['peak_anon'] / p['graph_bytes']:.0%} |"
+        )
+    rows += [
+        "",
+        "## Seeds/s, memory-mapped vs in-memory",
+        "| graph | kernel | mmap | memory | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    graphs = [("pin-board", res.get("pinboard"))]
+    graphs += [(f"synthetic {r['edges'] / 1e6:.0f}M", r) for r in res["large"]]
+    for name, r in graphs:
+        if r is None:
+            continue
+        for k, v in r["mmap"]["rates"].items():
+            m = r["memory"]["rates"][k]
+            rows.append(f"| {name} | {k} | {v:,.0f} | {m:,.0f} | {v / m:.2f} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    main()
