@@ -441,7 +441,7 @@ class HeteroCSR:
         fingerprint: str | None = None,
     ) -> HeteroCSR:
         """Reads a directory written by :meth:`save` (or by
-        :func:`pyg_multisage.storage.build_csr`).
+        :func:`pyg_multisage.storage.build_csr_from_shards`).
 
         With :obj:`mmap` the arrays are read-only memory maps: the operating
         system pages them in as the kernels touch them, and processes that

@@ -160,7 +160,8 @@ class MmapGraphStore(GraphStore):
 
     Args:
         graph (str or Path or HeteroCSR): a directory written by
-            :meth:`HeteroCSR.save` or :func:`~pyg_multisage.storage.build_csr_from_shards`,
+            :meth:`HeteroCSR.save` or
+            :func:`~pyg_multisage.storage.build_csr_from_shards`,
             or a loaded view.
         tables (str or Path, optional): a directory of edge lists written by
             :func:`save_data`. (default: :obj:`None`)

@@ -52,7 +52,9 @@ def assert_same(a: HeteroCSR, b: HeteroCSR):
 @pytest.mark.parametrize("chunk", [1, 13, 1 << 20])
 def test_equals_in_memory_build(shards, tmp_path, chunk):
     files, arrays = shards
-    fp = build_csr_from_shards(tmp_path / "g", files, NUM, reverse=True, chunk_size=chunk)
+    fp = build_csr_from_shards(
+        tmp_path / "g", files, NUM, reverse=True, chunk_size=chunk
+    )
     built = HeteroCSR.load(tmp_path / "g", verify=True)
     assert built.fingerprint == fp
     ref = HeteroCSR(arrays, NUM, undirected=False)
@@ -61,11 +63,15 @@ def test_equals_in_memory_build(shards, tmp_path, chunk):
     assert_same(built, ref)
     assert built[IB].indices.dtype == np.int32
     # One direction only, and int64 indices:
-    build_csr_from_shards(tmp_path / "h", files, NUM, index_dtype="int64", chunk_size=chunk)
+    build_csr_from_shards(
+        tmp_path / "h", files, NUM, index_dtype="int64", chunk_size=chunk
+    )
     assert_same(HeteroCSR.load(tmp_path / "h"), HeteroCSR(arrays, NUM))
     # The undirected reference of HeteroCSR itself, for bipartite relations:
     und = HeteroCSR({IB: arrays[IB]}, NUM, undirected=True)
-    build_csr_from_shards(tmp_path / "u", {IB: files[IB]}, NUM, reverse=True, chunk_size=chunk)
+    build_csr_from_shards(
+        tmp_path / "u", {IB: files[IB]}, NUM, reverse=True, chunk_size=chunk
+    )
     assert_same(HeteroCSR.load(tmp_path / "u"), und)
 
 
@@ -85,7 +91,9 @@ def test_parquet_shards(shards, tmp_path):
         p = tmp_path / f"ib_{k}.parquet"
         pq.write_table(pa.table({"src": arr[0], "dst": arr[1].astype(np.int32)}), p)
         pfiles.append(p)
-    build_csr_from_shards(tmp_path / "g", {IB: pfiles}, NUM, reverse=True, chunk_size=50)
+    build_csr_from_shards(
+        tmp_path / "g", {IB: pfiles}, NUM, reverse=True, chunk_size=50
+    )
     build_csr_from_shards(tmp_path / "n", {IB: files[IB]}, NUM, reverse=True)
     assert_same(HeteroCSR.load(tmp_path / "g"), HeteroCSR.load(tmp_path / "n"))
     bad = tmp_path / "bad.parquet"
