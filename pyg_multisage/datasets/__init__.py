@@ -1,4 +1,5 @@
-"""Datasets: DBLP (AMiner side of OAG), OGB-MAG adapter, synthetic graphs."""
+"""Datasets: DBLP (AMiner side of OAG), OGB-MAG adapter, synthetic graphs,
+and the retrieval tasks the main job reads from them."""
 
 from pyg_multisage.datasets.dblp import (
     DBLP,
@@ -13,6 +14,14 @@ from pyg_multisage.datasets.ogbn_mag import (
     citation_pairs,
     ogbn_mag,
     to_target_context,
+)
+from pyg_multisage.datasets.retrieval import (
+    RETRIEVAL_TASKS,
+    Task,
+    dblp_task,
+    ogbn_mag_task,
+    retrieval_task,
+    synthetic_task,
 )
 from pyg_multisage.datasets.synthetic import (
     SyntheticMultipartite,
@@ -32,4 +41,10 @@ __all__ = [
     "synthetic_multipartite",
     "DBLP_RAW_FILES",
     "DBLP_AREAS",
+    "Task",
+    "RETRIEVAL_TASKS",
+    "retrieval_task",
+    "synthetic_task",
+    "dblp_task",
+    "ogbn_mag_task",
 ]
