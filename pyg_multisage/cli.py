@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(CSV, PNG) into --out.",
     )
     _add_data_args(p)
-    p.add_argument("--model", choices=ex.MODELS, default="multisage", help="model")
+    p.add_argument(
+        "--model", choices=tuple(ex.REGISTRY), default="multisage", help="model"
+    )
     p.add_argument("--out", help="run folder (default runs/DATASET-MODEL-sSEED)")
     p.add_argument("--steps", type=int, default=400, help="optimizer steps")
     p.add_argument("--batch-size", type=int, default=128, help="pairs per step")

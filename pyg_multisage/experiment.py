@@ -5,50 +5,91 @@ command and ``examples/dblp_comparison.py`` do, so that every model of the
 comparison (MultiSage Table 2) gets the same data, neighbors, negatives,
 loss and training budget:
 
-1. load a dataset with query–positive pairs (:func:`load_task`);
-2. tabulate importance neighbors once (:func:`add_neighbors`): MultiSage's
-   contextual walks (Alg. 2) for every context type, or OmniSage's PPR
-   neighbors (§3.1.1);
-3. train the model on batches of ``(query, positive, random negatives)``
-   seeds cut by :class:`~pyg_multisage.loader.ImportanceNeighborLoader`'s
-   sampler, with the sampled softmax of OmniSage Eq. 1 (in-batch plus random
-   negatives) or MultiSage's max-margin loss (Eq. 3);
+1. load a dataset with query–positive pairs (:func:`load_task`, from
+   :mod:`pyg_multisage.datasets.retrieval`);
+2. tabulate the importance neighbors the model's row of :data:`REGISTRY`
+   names, once (:func:`add_neighbors`): MultiSage's contextual walks
+   (Alg. 2) through some or all context types, or OmniSage's PPR neighbors
+   (§3.1.1);
+3. build the model with its row's builder and train it on batches of
+   ``(query, positive, random negatives)`` seeds cut by
+   :class:`~pyg_multisage.loader.ImportanceNeighborLoader`'s sampler, with
+   the sampled softmax of OmniSage Eq. 1 (in-batch plus random negatives) or
+   MultiSage's max-margin loss (Eq. 3);
 4. embed every target and compute the metrics of MultiSage §3.1 on the
    held-out pairs against the pool of all targets.
 
-The graph baselines (PinSage-style, GAT, HAN) read the *same* walk neighbors
-as MultiSage but ignore their dominant contexts, so the comparison isolates
-the contextual mechanism, as in the paper ("our implementation ... based on
-PinSage").
+The models are rows of one table, :data:`REGISTRY` (name → neighbor
+source, builder); the models themselves live in
+:mod:`pyg_multisage.nn.models`. The graph baselines (PinSage-style, GAT, HAN)
+read the *same* walk neighbors as MultiSage but ignore their dominant
+contexts, so the comparison isolates the contextual mechanism, as in the
+paper ("our implementation ... based on PinSage"). Adding a model is one
+row and one class (``docs/extending.rst``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
-from torch_geometric.nn import GATConv, HANConv
-from torch_geometric.utils import scatter
 
 from pyg_multisage import convention
 from pyg_multisage.convention import EdgeType, ppr_edge_type
+from pyg_multisage.datasets.retrieval import RETRIEVAL_TASKS, Task, retrieval_task
 from pyg_multisage.loader import ImportanceNeighborLoader
 from pyg_multisage.losses import max_margin_loss, sampled_softmax_loss
 from pyg_multisage.metrics import retrieval_metrics
-from pyg_multisage.nn.models import MultiSage, OmniSage
+from pyg_multisage.nn.models import (
+    GATEncoder,
+    HANEncoder,
+    MultiSage,
+    OmniSage,
+    PinSageEncoder,
+    Retriever,
+    SingleTypeEncoder,
+    TextEncoder,
+    embed,
+)
 from pyg_multisage.train import TrainConfig, fit, load_checkpoint
 from pyg_multisage.transforms import ContextualWalkNeighbors, PPRNeighbors
 
-MODELS = ("text", "pinsage", "gat", "han", "multisage", "multisage-2", "omnisage")
-DATASETS = ("synthetic", "dblp", "ogbn-mag")
+__all__ = [
+    "MODELS",
+    "DATASETS",
+    "METRIC_COLUMNS",
+    "REGISTRY",
+    "ModelSpec",
+    "NeighborSource",
+    "NoNeighbors",
+    "ContextualWalks",
+    "PPR",
+    "RunConfig",
+    "RunResult",
+    "Task",
+    "load_task",
+    "add_neighbors",
+    "model_edge_types",
+    "build_model",
+    "channels",
+    "SeedBatcher",
+    "embed_all",
+    "cap_pairs",
+    "evaluate",
+    "make_step",
+    "run",
+    "load_run",
+    "format_table",
+]
+
+DATASETS = tuple(RETRIEVAL_TASKS)
 METRIC_COLUMNS = (
     "MRR",
     "REC@1",
@@ -69,7 +110,7 @@ class RunConfig:
 
     Args:
         dataset (str): ``synthetic``, ``dblp`` or ``ogbn-mag``.
-        model (str): One of :data:`MODELS`. ``multisage`` uses every context
+        model (str): A row of :data:`REGISTRY`. ``multisage`` uses every context
             type of the dataset (MultiSage-3 on DBLP: venue + term),
             ``multisage-2`` only the first (venue).
         root (str, optional): Dataset folder (processed files go there).
@@ -133,8 +174,10 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        if self.model not in REGISTRY:
+            raise ValueError(
+                f"model must be one of {tuple(REGISTRY)}, got {self.model!r}"
+            )
         if self.loss not in ("softmax", "margin"):
             raise ValueError(f"loss must be 'softmax' or 'margin', got {self.loss!r}")
         if self.eval_split not in ("val", "test"):
@@ -146,318 +189,239 @@ class RunConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
-@dataclass
-class Task:
-    """A retrieval task: a graph whose ``target`` nodes are embedded, the
-    ``contexts`` node types between them, and query–positive pairs."""
-
-    data: HeteroData
-    target: str
-    contexts: list[str]
-    pairs: dict[str, Tensor]
-    names: list[str] | None = None
-
-
 # ---------------------------------------------------------------------------
-# Data
+# Neighbor sources: which importance neighbors a model reads
 # ---------------------------------------------------------------------------
-def load_task(config: RunConfig) -> Task:
-    """Loads :obj:`config.dataset` as a :class:`Task`."""
-    if config.dataset == "synthetic":
-        from pyg_multisage.datasets import synthetic_multipartite
+class NeighborSource(Protocol):
+    """Where a model's importance neighbors come from: the edge types it
+    reads (named by :mod:`pyg_multisage.convention`) and how to tabulate
+    them into the task's graph."""
 
-        kwargs = {"num_targets": 5000, "num_contexts": 500, "seed": 0}
-        kwargs.update(config.synthetic)
-        data = synthetic_multipartite(**kwargs)
-        target = kwargs.get("target", "item")
-        contexts = [kwargs.get("context", "board")]
-        names = None
-    elif config.dataset == "dblp":
-        from pyg_multisage.datasets.dblp import DBLP, find_dblp_raw
+    def edge_types(self, task: Task) -> list[EdgeType]:
+        """The importance-neighbor edge types the model reads."""
+        ...
 
-        raw_dir = config.raw_dir or find_dblp_raw()
-        root = config.root or os.path.join(
-            os.path.expanduser("~"), ".cache", "pyg_multisage", "dblp"
+    def add(self, task: Task, config: RunConfig) -> HeteroData:
+        """The task's graph with those edge types written into it."""
+        ...
+
+
+@dataclass(frozen=True)
+class NoNeighbors:
+    """No neighbors: the model reads only a node's own features."""
+
+    def edge_types(self, task: Task) -> list[EdgeType]:
+        return []
+
+    def add(self, task: Task, config: RunConfig) -> HeteroData:
+        return task.data
+
+
+@dataclass(frozen=True)
+class ContextualWalks:
+    """MultiSage's contextualized random walks (Alg. 2,
+    :class:`~pyg_multisage.transforms.ContextualWalkNeighbors`) through the
+    task's context types, one ``walk_via_<c>`` edge type each: all of them,
+    or the first :obj:`num_contexts` (MultiSage-2). Every context type gets
+    its own walks, so a subset gives the same tables as the full set."""
+
+    num_contexts: int | None = None
+
+    def contexts(self, task: Task) -> list[str]:
+        if self.num_contexts is None:
+            return list(task.contexts)
+        return list(task.contexts[: self.num_contexts])
+
+    def edge_types(self, task: Task) -> list[EdgeType]:
+        return convention.walk_edge_types(task.target, self.contexts(task))
+
+    def add(self, task: Task, config: RunConfig) -> HeteroData:
+        transform = ContextualWalkNeighbors(
+            task.target,
+            self.contexts(task),
+            num_walks=config.num_walks,
+            walk_length=config.walk_length,
+            restart_prob=config.restart_prob,
+            num_neighbors=config.num_neighbors,
+            seed=config.seed,
+            progress=config.progress,
         )
-        data = DBLP(root, raw_dir=raw_dir)[0]
-        target, contexts = "paper", ["venue", "term"]
-        names = list(data["paper"].title)
-    else:
-        from pyg_multisage.datasets.ogbn_mag import citation_pairs, ogbn_mag
-
-        if config.root is None:
-            raise ValueError("ogbn-mag needs --root, the folder of PyG's OGB_MAG")
-        data = ogbn_mag(config.root, keep_citations=True)
-        # Retrieval pairs: citing -> cited paper, split by the citing paper's
-        # official (time) split; citations leave the graph.
-        for split, pairs in citation_pairs(data).items():
-            data[f"{split}_pairs"] = pairs
-        target, contexts = "paper", ["field_of_study", "author"]
-        names = None
-    pairs = {}
-    for split in ("train", "val", "test"):
-        key = f"{split}_pairs"
-        if key not in data:
-            raise ValueError(f"dataset {config.dataset!r} has no {key}")
-        pairs[split] = data[key]
-    return Task(data, target, contexts, pairs, names)
+        return transform(task.data)
 
 
-def walk_edge_types(
-    task: Task, contexts: Sequence[str] | None = None
-) -> list[EdgeType]:
-    return convention.walk_edge_types(task.target, contexts or task.contexts)
+@dataclass(frozen=True)
+class PPR:
+    """OmniSage's PPR neighbors (§3.1.1,
+    :class:`~pyg_multisage.transforms.PPRNeighbors`): forward push over every
+    relation between the target and a context type, the top
+    ``ppr_top_k`` targets and ``ppr_top_k // 4`` (at least one) nodes of
+    each context type per target, as ``ppr_<name>`` edge types."""
 
+    name: str = "ctx"
 
-def ppr_edge_types(task: Task) -> list[EdgeType]:
-    return [ppr_edge_type(t, "ctx", task.target) for t in [task.target, *task.contexts]]
+    def top_k(self, task: Task, config: RunConfig) -> dict[str, int]:
+        """Neighbors kept per node type."""
+        top_k = {task.target: config.ppr_top_k}
+        top_k.update({c: max(1, config.ppr_top_k // 4) for c in task.contexts})
+        return top_k
 
+    def edge_types(self, task: Task) -> list[EdgeType]:
+        return [
+            ppr_edge_type(t, self.name, task.target)
+            for t in [task.target, *task.contexts]
+        ]
 
-def add_neighbors(task: Task, config: RunConfig) -> HeteroData:
-    """Writes the importance-neighbor edges the model needs into the graph."""
-    data = task.data
-    if config.model == "text":
-        return data
-    if config.model == "omnisage":
+    def add(self, task: Task, config: RunConfig) -> HeteroData:
+        data = task.data
         rels = [
             et
             for et in data.edge_types
             if task.target in (et[0], et[2]) and {et[0], et[2]} & set(task.contexts)
         ]
-        top_k = {task.target: config.ppr_top_k}
-        top_k.update({c: max(1, config.ppr_top_k // 4) for c in task.contexts})
         transform = PPRNeighbors(
             task.target,
-            {"ctx": rels},
-            {"ctx": top_k},
+            {self.name: rels},
+            {self.name: self.top_k(task, config)},
             alpha=config.ppr_alpha,
             eps=config.ppr_eps,
             progress=config.progress,
         )
         return transform(data)
-    transform = ContextualWalkNeighbors(
-        task.target,
-        task.contexts,
-        num_walks=config.num_walks,
-        walk_length=config.walk_length,
-        restart_prob=config.restart_prob,
-        num_neighbors=config.num_neighbors,
-        seed=config.seed,
-        progress=config.progress,
-    )
-    return transform(data)
 
 
 # ---------------------------------------------------------------------------
-# Baseline encoders (the models of MultiSage Table 2 besides MultiSage)
+# The model registry: one row per model
 # ---------------------------------------------------------------------------
-def _mlp(in_channels: int, hidden: int, out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(in_channels, hidden), nn.ReLU(), nn.Linear(hidden, out)
+#: ``builder(task, config, edge_types) -> encoder``: an encoder maps a loader
+#: batch to ``[batch_size, d]`` L2-normalized embeddings of its seeds;
+#: :obj:`edge_types` are those of the row's neighbor source.
+Builder = Callable[[Task, "RunConfig", list[EdgeType]], nn.Module]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One row of :data:`REGISTRY`.
+
+    Args:
+        neighbors (NeighborSource): Which importance neighbors the model
+            reads (:class:`NoNeighbors`, :class:`ContextualWalks`,
+            :class:`PPR` or your own).
+        build (Builder): ``(task, config, edge_types) -> encoder``.
+        description (str): One line for tables and help texts.
+    """
+
+    neighbors: NeighborSource
+    build: Builder
+    description: str
+
+
+def channels(task: Task, config: RunConfig) -> tuple[int, int, int]:
+    """``(in_channels, hidden_channels, out_channels)`` of the target."""
+    in_channels = task.data[task.target].x.size(-1)
+    return in_channels, config.hidden_channels, config.out_channels
+
+
+def _multisage(task: Task, config: RunConfig, edge_types: list[EdgeType]):
+    contexts = [convention.context_type_from_name(et) for et in edge_types]
+    return MultiSage(
+        channels(task, config)[0],
+        {c: task.data[c].x.size(-1) for c in contexts},
+        out_channels=config.out_channels,
+        hidden_channels=(config.hidden_channels,),
+        target=task.target,
+        edge_types=dict(zip(contexts, edge_types, strict=True)),
+        heads=config.heads,
+        target_relu=config.target_relu,
+        combine=config.combine,
+        attention=config.attention,
+        act=config.act,
     )
 
 
-def _seed_edges(batch: HeteroData, edge_types: Sequence[EdgeType], batch_size: int):
-    for et in edge_types:
-        if et not in batch.edge_types:
-            continue
-        store = batch[et]
-        keep = store.edge_index[1] < batch_size
-        weight = store.get("edge_weight")
-        yield et, store.edge_index[:, keep], None if weight is None else weight[keep]
-
-
-class TextEncoder(nn.Module):
-    """Text-only baseline: an MLP on the target's own features."""
-
-    def __init__(self, in_channels: int, hidden: int, out: int, target: str):
-        super().__init__()
-        self.target = target
-        self.mlp = _mlp(in_channels, hidden, out)
-
-    def forward(self, batch: HeteroData) -> Tensor:
-        store = batch[self.target]
-        return F.normalize(self.mlp(store.x[: store.batch_size]), dim=-1)
-
-
-class PinSageEncoder(nn.Module):
-    """PinSage-style baseline: importance pooling (visit-count weighted mean)
-    of the random-walk neighbors, concatenated with the node, then a dense
-    layer and L2 normalization (PinSage's CONVOLVE); contexts ignored."""
-
-    def __init__(
-        self, in_channels: int, hidden: int, out: int, target: str, edge_types
-    ):
-        super().__init__()
-        self.target, self.edge_types = target, list(edge_types)
-        self.q = nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU())
-        self.self_lin = nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU())
-        self.out = _mlp(2 * hidden, hidden, out)
-
-    def forward(self, batch: HeteroData) -> Tensor:
-        store = batch[self.target]
-        bs = store.batch_size
-        h = self.q(store.x)
-        agg = h.new_zeros(bs, h.size(1))
-        total = h.new_zeros(bs, 1)
-        for _, ei, w in _seed_edges(batch, self.edge_types, bs):
-            w = torch.ones(ei.size(1), device=h.device) if w is None else w
-            agg = agg + scatter(h[ei[0]] * w[:, None], ei[1], 0, bs, reduce="sum")
-            total = total + scatter(w[:, None], ei[1], 0, bs, reduce="sum")
-        agg = agg / total.clamp(min=1e-12)
-        z = self.out(torch.cat([self.self_lin(store.x[:bs]), agg], dim=-1))
-        return F.normalize(z, dim=-1)
-
-
-class GATEncoder(nn.Module):
-    """GAT baseline: multi-head graph attention over the same walk neighbors
-    (one relation, contexts ignored) plus a self term."""
-
-    def __init__(self, in_channels, hidden, out, target, edge_types, heads: int = 4):
-        super().__init__()
-        self.target, self.edge_types = target, list(edge_types)
-        self.proj = nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU())
-        self.conv = GATConv(
-            hidden, out, heads=heads, concat=False, add_self_loops=False
-        )
-        self.self_lin = nn.Linear(hidden, out)
-
-    def forward(self, batch: HeteroData) -> Tensor:
-        store = batch[self.target]
-        bs = store.batch_size
-        h = self.proj(store.x)
-        edges = [ei for _, ei, _ in _seed_edges(batch, self.edge_types, bs)]
-        ei = torch.cat(edges, 1) if edges else h.new_zeros(2, 0, dtype=torch.long)
-        z = self.conv((h, h[:bs]), ei) + self.self_lin(h[:bs])
-        return F.normalize(z, dim=-1)
-
-
-class HANEncoder(nn.Module):
-    """HAN baseline (PyG's :class:`~torch_geometric.nn.HANConv`): node-level
-    attention per metapath and semantic attention across metapaths. The
-    metapath instances target–context–target are the walk neighbors via each
-    context type (paper–venue–paper, paper–term–paper)."""
-
-    def __init__(self, in_channels, hidden, out, target, edge_types, heads: int = 4):
-        super().__init__()
-        self.target, self.edge_types = target, list(edge_types)
-        self.proj = nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU())
-        self.conv = HANConv(
-            hidden, out, metadata=([target], self.edge_types), heads=heads
-        )
-        self.self_lin = nn.Linear(hidden, out)
-
-    def forward(self, batch: HeteroData) -> Tensor:
-        store = batch[self.target]
-        bs = store.batch_size
-        h = self.proj(store.x)
-        ei_dict = {et: ei for et, ei, _ in _seed_edges(batch, self.edge_types, bs)}
-        for et in self.edge_types:
-            ei_dict.setdefault(et, h.new_zeros(2, 0, dtype=torch.long))
-        out = self.conv({self.target: h}, ei_dict)[self.target]
-        z = self.self_lin(h[:bs])
-        if out is not None:
-            z = z + out[:bs]
-        return F.normalize(z, dim=-1)
-
-
-class _OmniSageTarget(nn.Module):
-    """OmniSage's embedder of the target type, called on a batch."""
-
-    def __init__(self, model: OmniSage, target: str):
-        super().__init__()
-        self.model, self.target = model, target
-
-    def forward(self, batch: HeteroData) -> Tensor:
-        return self.model(batch, self.target)
-
-
-class Retriever(nn.Module):
-    """An encoder and the learned scale :math:`\\lambda` of the sampled
-    softmax (CLIP-style, :math:`\\lambda = e^{s}`, clamped to ``[1, 100]``).
-
-    Encoders differ in how spread their cosine similarities are (MultiSage's
-    sigmoid outputs of Eq. 7 are non-negative, so its cosines live in a
-    narrow band); learning :math:`\\lambda` lets every model of the
-    comparison find its own scale under the same loss, instead of tuning a
-    fixed temperature per model."""
-
-    def __init__(self, encoder: nn.Module, temperature: float, learn: bool = True):
-        super().__init__()
-        self.encoder = encoder
-        log_t = torch.tensor(float(temperature)).log()
-        self.log_scale = nn.Parameter(log_t, requires_grad=learn)
-
-    def forward(self, batch: HeteroData) -> Tensor:
-        return self.encoder(batch)
-
-    @property
-    def scale(self) -> Tensor:
-        return self.log_scale.exp().clamp(1.0, 100.0)
-
-
-def build_model(task: Task, config: RunConfig) -> Retriever:
-    """The encoder of :obj:`config.model` (``batch -> [batch_size, d]``, L2
-    normalized) in a :class:`Retriever`."""
-    return Retriever(
-        build_encoder(task, config), config.temperature, learn=config.learn_temperature
-    )
-
-
-def build_encoder(task: Task, config: RunConfig) -> nn.Module:
-    """The encoder of :obj:`config.model`: ``batch -> [batch_size, d]``, L2
-    normalized."""
-    data, t = task.data, task.target
-    in_ch = data[t].x.size(-1)
-    hid, out = config.hidden_channels, config.out_channels
-    torch.manual_seed(config.seed)
-    if config.model == "text":
-        return TextEncoder(in_ch, hid, out, t)
-    walks = walk_edge_types(task)
-    if config.model == "pinsage":
-        return PinSageEncoder(in_ch, hid, out, t, walks)
-    if config.model == "gat":
-        return GATEncoder(in_ch, hid, out, t, walks, heads=config.heads)
-    if config.model == "han":
-        return HANEncoder(in_ch, hid, out, t, walks, heads=config.heads)
-    if config.model in ("multisage", "multisage-2"):
-        contexts = task.contexts if config.model == "multisage" else task.contexts[:1]
-        return MultiSage(
-            in_ch,
-            {c: data[c].x.size(-1) for c in contexts},
-            out_channels=out,
-            hidden_channels=(hid,),
-            target=t,
-            heads=config.heads,
-            target_relu=config.target_relu,
-            combine=config.combine,
-            attention=config.attention,
-            act=config.act,
-        )
-    slots = {
-        et: (config.ppr_top_k if et[0] == t else max(1, config.ppr_top_k // 4))
-        for et in ppr_edge_types(task)
-    }
+def _omnisage(task: Task, config: RunConfig, edge_types: list[EdgeType]):
+    top_k = PPR().top_k(task, config)
+    t, hid = task.target, config.hidden_channels
     model = OmniSage(
-        {nt: data[nt].x.size(-1) for nt in [t, *task.contexts]},
-        out,
-        {t: slots},
+        {nt: task.data[nt].x.size(-1) for nt in [t, *task.contexts]},
+        config.out_channels,
+        {t: {et: top_k[et[0]] for et in edge_types}},
         hidden_channels=hid,
         heads=config.heads,
         num_layers=1,
         mlp_channels=2 * hid,
     )
-    return _OmniSageTarget(model, t)
+    return SingleTypeEncoder(model, t)
+
+
+#: The models of the main job (MultiSage Table 2 and OmniSage), one row each:
+#: name → (neighbor source, builder, description).
+REGISTRY: dict[str, ModelSpec] = {
+    "text": ModelSpec(
+        NoNeighbors(),
+        lambda task, cfg, ets: TextEncoder(*channels(task, cfg), task.target),
+        "MLP on the target's own features",
+    ),
+    "pinsage": ModelSpec(
+        ContextualWalks(),
+        lambda task, cfg, ets: PinSageEncoder(*channels(task, cfg), task.target, ets),
+        "PinSage-style importance pooling over walk neighbors",
+    ),
+    "gat": ModelSpec(
+        ContextualWalks(),
+        lambda task, cfg, ets: GATEncoder(
+            *channels(task, cfg), task.target, ets, heads=cfg.heads
+        ),
+        "graph attention over walk neighbors",
+    ),
+    "han": ModelSpec(
+        ContextualWalks(),
+        lambda task, cfg, ets: HANEncoder(
+            *channels(task, cfg), task.target, ets, heads=cfg.heads
+        ),
+        "HAN: one metapath per context type",
+    ),
+    "multisage": ModelSpec(
+        ContextualWalks(), _multisage, "MultiSage, every context type"
+    ),
+    "multisage-2": ModelSpec(
+        ContextualWalks(num_contexts=1), _multisage, "MultiSage, first context type"
+    ),
+    "omnisage": ModelSpec(PPR(), _omnisage, "OmniSage over PPR neighbors"),
+}
+
+#: The registry's model names, in table order.
+MODELS = tuple(REGISTRY)
+
+
+def load_task(config: RunConfig) -> Task:
+    """Loads :obj:`config.dataset` as a :class:`Task`
+    (:func:`pyg_multisage.datasets.retrieval.retrieval_task`)."""
+    return retrieval_task(
+        config.dataset,
+        root=config.root,
+        raw_dir=config.raw_dir,
+        synthetic=config.synthetic,
+    )
+
+
+def add_neighbors(task: Task, config: RunConfig) -> HeteroData:
+    """Writes the importance-neighbor edges :obj:`config.model` reads into
+    the graph (its row's neighbor source)."""
+    return REGISTRY[config.model].neighbors.add(task, config)
 
 
 def model_edge_types(task: Task, config: RunConfig) -> list[EdgeType]:
-    if config.model == "text":
-        return []
-    if config.model == "omnisage":
-        return ppr_edge_types(task)
-    if config.model == "multisage-2":
-        return walk_edge_types(task, task.contexts[:1])
-    return walk_edge_types(task)
+    """The importance-neighbor edge types :obj:`config.model` reads."""
+    return REGISTRY[config.model].neighbors.edge_types(task)
+
+
+def build_model(task: Task, config: RunConfig) -> Retriever:
+    """The encoder of :obj:`config.model` (``batch -> [batch_size, d]``, L2
+    normalized), seeded with :obj:`config.seed`, in a :class:`Retriever`."""
+    spec = REGISTRY[config.model]
+    torch.manual_seed(config.seed)
+    encoder = spec.build(task, config, spec.neighbors.edge_types(task))
+    return Retriever(encoder, config.temperature, learn=config.learn_temperature)
 
 
 # ---------------------------------------------------------------------------
@@ -488,19 +452,17 @@ class SeedBatcher:
         return out if isinstance(out, HeteroData) else self.loader.filter_fn(out)
 
 
-@torch.no_grad()
 def embed_all(
     model: nn.Module, batcher: SeedBatcher, num_nodes: int, batch_size: int = 1024
 ) -> Tensor:
-    """Embeddings of every target, ``[num_nodes, d]``."""
-    was = model.training
-    model.eval()
-    outs = [
-        model(batcher(torch.arange(i, min(i + batch_size, num_nodes))))
+    """Embeddings of every target, ``[num_nodes, d]``
+    (:func:`pyg_multisage.nn.models.embed` over batches of
+    :obj:`batch_size` consecutive ids)."""
+    batches = (
+        batcher(torch.arange(i, min(i + batch_size, num_nodes)))
         for i in range(0, num_nodes, batch_size)
-    ]
-    model.train(was)
-    return torch.cat(outs)
+    )
+    return embed(model, batches, batcher.target, num_nodes)
 
 
 def cap_pairs(pairs: Tensor, max_pairs: int, seed: int = 0) -> Tensor:
@@ -573,9 +535,7 @@ def run(config: RunConfig, task: Task | None = None) -> RunResult:
     ``metrics.json``, ``config.json`` and the curves (CSV, PNG) to
     :obj:`config.output_dir` when set."""
     task = task or load_task(config)
-    task = Task(
-        add_neighbors(task, config), task.target, task.contexts, task.pairs, task.names
-    )
+    task = task.replace_data(add_neighbors(task, config))
     model = build_model(task, config)
     batcher = SeedBatcher(task.data, task.target, model_edge_types(task, config))
     data, step_fn = make_step(model, batcher, task, config)
@@ -625,9 +585,7 @@ def load_run(
     config = RunConfig(**json.loads(cfg_file.read_text()))
     config.progress = False
     task = load_task(config)
-    task = Task(
-        add_neighbors(task, config), task.target, task.contexts, task.pairs, task.names
-    )
+    task = task.replace_data(add_neighbors(task, config))
     model = build_model(task, config)
     state = load_checkpoint(run_dir / "checkpoint.pt")
     model.load_state_dict(state["model"])

@@ -29,6 +29,7 @@ from pyg_multisage.losses import (
     candidate_log_q,
     sampled_softmax_loss,
 )
+from pyg_multisage.nn.mlp import mlp
 
 __all__ = [
     "EntityEntityBatch",
@@ -321,18 +322,6 @@ class EntityEntityTask(nn.Module):
 # ---------------------------------------------------------------------------
 
 
-def _mlp(
-    in_channels: int, hidden: int, out_channels: int, num_layers: int
-) -> nn.Sequential:
-    dims = [in_channels] + [hidden] * (num_layers - 1) + [out_channels]
-    layers: list[nn.Module] = []
-    for i in range(num_layers):
-        layers.append(nn.Linear(dims[i], dims[i + 1]))
-        if i < num_layers - 1:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
 class EntityFeatureTask(nn.Module):
     r"""The entity–feature task of OmniSage §3.3.2, Eq. 3.
 
@@ -385,7 +374,7 @@ class EntityFeatureTask(nn.Module):
         self.chunk_size = chunk_size
         self.encoders = nn.ModuleDict(
             {
-                x: _mlp(c, hidden_channels, out_channels, num_layers)
+                x: mlp([c] + [hidden_channels] * (num_layers - 1) + [out_channels])
                 for x, c in feature_channels.items()
             }
         )

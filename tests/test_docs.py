@@ -308,3 +308,21 @@ def test_custom_transform_snippet_follows_the_protocol():
     got = list(zip(nbr.tolist(), ego.tolist(), weight.long().tolist(), strict=True))
     assert got == expected
     assert tuple(ns["emb"].shape) == (128, 64)
+
+
+@pytest.mark.slow
+def test_custom_model_snippet_is_one_class_and_one_row():
+    from pyg_multisage import experiment as ex
+
+    try:
+        ns = runpy.run_path(
+            str(DOCS / "snippets" / "custom_model.py"), run_name="snippet"
+        )
+        spec = ex.REGISTRY["mean"]
+        assert isinstance(spec.neighbors, ex.ContextualWalks)
+        result = ns["result"]
+        assert result.embeddings.shape == (400, 128)
+        assert 0.0 < result.metrics["MRR"] <= 1.0
+        assert isinstance(result.model.encoder, ns["MeanNeighborEncoder"])
+    finally:
+        ex.REGISTRY.pop("mean", None)

@@ -92,3 +92,78 @@ def test_format_table_has_every_column():
     head = text.splitlines()[0].split()
     assert head == ["model", *ex.METRIC_COLUMNS]
     assert "1.0000±0.0000" in text
+
+
+def _two_context_task(task):
+    """The synthetic task with a second context type 'tag' (board % 7)."""
+    data = task.data.clone()
+    data["tag"].x = torch.randn(7, data["board"].x.size(1))
+    ei = data["item", "in", "board"].edge_index.clone()
+    ei[1] = ei[1] % 7
+    ei = torch.unique(ei, dim=1)
+    data["item", "in", "tag"].edge_index = ei
+    data["tag", "has", "item"].edge_index = ei.flip(0)
+    return ex.Task(data, task.target, ["board", "tag"], task.pairs)
+
+
+def test_registry_rows_write_exactly_the_edge_types_they_read(task):
+    two = _two_context_task(task)
+    assert ex.MODELS == tuple(ex.REGISTRY)
+    for name, spec in ex.REGISTRY.items():
+        config = _config(name)
+        wanted = ex.model_edge_types(two, config)
+        assert wanted == spec.neighbors.edge_types(two)
+        data = ex.add_neighbors(two, config)
+        written = [et for et in data.edge_types if et not in two.data.edge_types]
+        assert sorted(written) == sorted(wanted), name
+        assert spec.description
+    walk = ("item", "walk_via_board", "item")
+    assert ex.model_edge_types(two, _config("text")) == []
+    assert ex.model_edge_types(two, _config("multisage-2")) == [walk]
+    assert ex.model_edge_types(two, _config("multisage")) == [
+        walk,
+        ("item", "walk_via_tag", "item"),
+    ]
+    ppr = ex.model_edge_types(two, _config("omnisage"))
+    assert ppr and all(et[1] == "ppr_ctx" for et in ppr)
+
+
+def test_walks_through_a_subset_of_contexts_equal_those_of_all(task):
+    # MultiSage-2 walks through the first context type only: every context
+    # type has its own walks, so its table equals the full run's.
+    two = _two_context_task(task)
+    config = _config("multisage")
+    first = ex.ContextualWalks(num_contexts=1).add(two, config)
+    full = ex.ContextualWalks().add(two, config)
+    et = ("item", "walk_via_board", "item")
+    for key in ("edge_index", "edge_weight", "context"):
+        assert torch.equal(first[et][key], full[et][key])
+
+
+def test_a_row_added_at_run_time_trains(task):
+    class MeanOfSelf(torch.nn.Module):
+        def __init__(self, in_channels, out_channels, target):
+            super().__init__()
+            self.target = target
+            self.lin = torch.nn.Linear(in_channels, out_channels)
+
+        def forward(self, batch):
+            store = batch[self.target]
+            return torch.nn.functional.normalize(self.lin(store.x[: store.batch_size]))
+
+    seen = []
+
+    def build(task, cfg, edge_types):
+        seen.append(edge_types)
+        return MeanOfSelf(ex.channels(task, cfg)[0], cfg.out_channels, task.target)
+
+    ex.REGISTRY["mine"] = ex.ModelSpec(ex.NoNeighbors(), build, "a linear map")
+    try:
+        result = ex.run(_config("mine"), task)
+    finally:
+        del ex.REGISTRY["mine"]
+    assert seen == [[]]
+    assert result.embeddings.shape == (300, 8)
+    assert isinstance(result.model.encoder, MeanOfSelf)
+    with pytest.raises(ValueError, match="model must be one of"):
+        _config("mine")

@@ -1,4 +1,5 @@
-"""Datasets: DBLP (AMiner side of OAG), OGB-MAG adapter, synthetic graphs."""
+"""Datasets: DBLP (AMiner side of OAG), OGB-MAG adapter, synthetic graphs,
+and the retrieval tasks the main job reads from them."""
 
 from pyg_multisage.datasets.dblp import (
     DBLP,
@@ -16,6 +17,14 @@ from pyg_multisage.datasets.ogbn_mag import (
     citation_pairs,
     ogbn_mag,
     to_target_context,
+)
+from pyg_multisage.datasets.retrieval import (
+    RETRIEVAL_TASKS,
+    Task,
+    dblp_task,
+    ogbn_mag_task,
+    retrieval_task,
+    synthetic_task,
 )
 from pyg_multisage.datasets.synthetic import (
     SyntheticMultipartite,
@@ -38,4 +47,10 @@ __all__ = [
     "DBLP_RAW_FILES",
     "DBLP_AREAS",
     "DBLP_RELEASE",
+    "Task",
+    "RETRIEVAL_TASKS",
+    "retrieval_task",
+    "synthetic_task",
+    "dblp_task",
+    "ogbn_mag_task",
 ]

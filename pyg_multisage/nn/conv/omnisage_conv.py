@@ -10,18 +10,11 @@ from torch import Tensor
 from torch_geometric.typing import EdgeType
 
 from pyg_multisage._checks import check_edge_index
+from pyg_multisage.nn.mlp import mlp
 
 
 def _key(edge_type: EdgeType) -> str:
     return "__".join(edge_type)
-
-
-def _mlp(in_channels: int, hidden: int, out_channels: int) -> torch.nn.Sequential:
-    return torch.nn.Sequential(
-        torch.nn.Linear(in_channels, hidden),
-        torch.nn.ReLU(),
-        torch.nn.Linear(hidden, out_channels),
-    )
 
 
 def order_slots(
@@ -145,7 +138,7 @@ class OmniSageConv(torch.nn.Module):
         used = {ego_type} | {et[0] for et in self.num_slots}
         self.proj = torch.nn.ModuleDict(
             {
-                t: _mlp(self.in_channels[t], hidden_channels, hidden_channels)
+                t: mlp([self.in_channels[t], hidden_channels, hidden_channels])
                 for t in sorted(used)
             }
         )
@@ -170,7 +163,7 @@ class OmniSageConv(torch.nn.Module):
         self.encoder = torch.nn.TransformerEncoder(
             layer, num_layers, enable_nested_tensor=False
         )
-        self.head = _mlp(hidden_channels, hidden_channels, out_channels)
+        self.head = mlp([hidden_channels, hidden_channels, out_channels])
         self.reset_parameters()
 
     @property

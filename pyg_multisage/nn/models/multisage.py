@@ -8,21 +8,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import HeteroData
-from tqdm.auto import tqdm
 
-from pyg_multisage.convention import EdgeType, walk_edge_type
+from pyg_multisage.convention import EdgeType, seed_edges, walk_edge_type
 from pyg_multisage.nn.conv.multi_context_conv import MultiContextConv
+from pyg_multisage.nn.mlp import mlp
+from pyg_multisage.nn.models.embedding import embed, loader_num_nodes
 
 
 def feature_mlp(in_channels: int, hidden_channels: Sequence[int]) -> torch.nn.Module:
     """``Linear → ReLU`` blocks (the first K − 1 layers of Eq. 4); identity
     when :obj:`hidden_channels` is empty."""
-    layers: list[torch.nn.Module] = []
-    last = in_channels
-    for h in hidden_channels:
-        layers += [torch.nn.Linear(last, h), torch.nn.ReLU()]
-        last = h
-    return torch.nn.Sequential(*layers) if layers else torch.nn.Identity()
+    return mlp([in_channels, *hidden_channels], act_last=True)
 
 
 class MultiSage(torch.nn.Module):
@@ -125,6 +121,13 @@ class MultiSage(torch.nn.Module):
         batch_size = int(getattr(store, "batch_size", x_all.size(0)))
         x = self.target_mlp(x_all)
         x_pair = (x, x[:batch_size])
+        # Single-layer model: only edges into the seeds matter.
+        seeded = {
+            et: (edge_index, weight, context)
+            for et, edge_index, weight, context in seed_edges(
+                batch, self.edge_types.values(), batch_size
+            )
+        }
         xc, ei, ci, ew = {}, {}, {}, {}
         for c in self.context_types:
             et = self.edge_types[c]
@@ -132,24 +135,18 @@ class MultiSage(torch.nn.Module):
                 xc[c] = self.context_mlp[c](batch[c].x)
             else:
                 xc[c] = self.context_mlp[c](x.new_zeros(0, self._ctx_in(c)))
-            if et in batch.edge_types:
-                es = batch[et]
-                if "context" not in es:
+            if et in seeded:
+                ei[c], weight, ci[c] = seeded[et]
+                if ci[c] is None:
                     raise ValueError(
                         f"batch[{et}] has no 'context' (the per-edge index into "
                         f"batch[{c!r}]); was it written by ContextualWalkNeighbors?"
                     )
-                edge_index, context = es.edge_index, es.context
-                weight = es.get("edge_weight")
+                if weight is not None:
+                    ew[c] = weight
             else:
-                edge_index = torch.empty(2, 0, dtype=torch.long, device=x.device)
-                context = torch.empty(0, dtype=torch.long, device=x.device)
-                weight = None
-            # Single-layer model: only edges into the seeds matter.
-            keep = edge_index[1] < batch_size
-            ei[c], ci[c] = edge_index[:, keep], context[keep]
-            if weight is not None:
-                ew[c] = weight[keep]
+                ei[c] = torch.empty(2, 0, dtype=torch.long, device=x.device)
+                ci[c] = torch.empty(0, dtype=torch.long, device=x.device)
         return self.conv(x_pair, xc, ei, ci, ew or None)
 
     def _ctx_in(self, context_type: str) -> int:
@@ -167,18 +164,18 @@ class MultiSage(torch.nn.Module):
     ) -> Tensor:
         """Embed every seed of :obj:`loader` (e.g. all targets), with a
         progress bar. Returns ``[num_targets, out_channels]`` indexed by
-        global node id (``batch[target].n_id``); rows never seen are zero."""
-        was_training = self.training
-        self.eval()
-        ids, outs = [], []
-        for batch in tqdm(loader, desc="MultiSage.embed", disable=not progress):
-            if device is not None:
-                batch = batch.to(device)
-            out = self(batch)
-            ids.append(batch[self.target].n_id[: out.size(0)].cpu())
-            outs.append(out.cpu())
-        self.train(was_training)
-        return _scatter_rows(loader, self.target, ids, outs, self.out_channels)
+        global node id (``batch[target].n_id``); rows never seen are zero
+        (:func:`~pyg_multisage.nn.models.embed`)."""
+        return embed(
+            self,
+            loader,
+            self.target,
+            loader_num_nodes(loader, self.target),
+            out_channels=self.out_channels,
+            device=device,
+            progress=progress,
+            desc="MultiSage.embed",
+        )
 
     @torch.no_grad()
     def contextual_embedding(
@@ -223,19 +220,3 @@ class MultiSage(torch.nn.Module):
             f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
             f"target={self.target!r}, contexts={self.context_types})"
         )
-
-
-def _scatter_rows(loader, node_type: str, ids, outs, channels: int) -> Tensor:
-    if not outs:
-        return torch.zeros(0, channels)
-    ids_t, outs_t = torch.cat(ids), torch.cat(outs)
-    num_nodes = int(ids_t.max()) + 1
-    data = getattr(loader, "data", None)
-    if data is not None:
-        try:
-            num_nodes = max(num_nodes, int(data[node_type].num_nodes))
-        except (KeyError, TypeError, AttributeError):
-            pass
-    out = outs_t.new_zeros(num_nodes, outs_t.size(1))
-    out[ids_t] = outs_t
-    return out

@@ -9,10 +9,10 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import MLP
 from torch_geometric.typing import EdgeType
-from tqdm.auto import tqdm
 
+from pyg_multisage.convention import seed_edges
 from pyg_multisage.nn.conv.omnisage_conv import OmniSageConv
-from pyg_multisage.nn.models.multisage import _scatter_rows
+from pyg_multisage.nn.models.embedding import embed, loader_num_nodes
 
 
 class OmniSage(torch.nn.Module):
@@ -116,15 +116,10 @@ class OmniSage(torch.nn.Module):
         store = batch[t]
         batch_size = int(getattr(store, "batch_size", store.x.size(0)))
         edge_index_dict, edge_weight_dict = {}, {}
-        for et in conv.num_slots:
-            if et not in batch.edge_types:
-                continue
-            es = batch[et]
-            keep = es.edge_index[1] < batch_size
-            edge_index_dict[et] = es.edge_index[:, keep]
-            weight = es.get("edge_weight")
+        for et, edge_index, weight, _ in seed_edges(batch, conv.num_slots, batch_size):
+            edge_index_dict[et] = edge_index
             if weight is not None:
-                edge_weight_dict[et] = weight[keep]
+                edge_weight_dict[et] = weight
         x_dict = {k: v for k, v in batch.x_dict.items() if k in conv.in_channels}
         return conv(x_dict, edge_index_dict, edge_weight_dict, num_egos=batch_size)
 
@@ -146,19 +141,32 @@ class OmniSage(torch.nn.Module):
         progress: bool = True,
     ) -> Tensor:
         """Embed every seed of :obj:`loader` with a progress bar; returns
-        ``[num_nodes, out_channels]`` indexed by ``batch[t].n_id``."""
-        was_training = self.training
-        self.eval()
-        ids, outs, t = [], [], node_type
-        for batch in tqdm(loader, desc="OmniSage.embed", disable=not progress):
-            if device is not None:
-                batch = batch.to(device)
+        ``[num_nodes, out_channels]`` indexed by ``batch[t].n_id``
+        (:func:`~pyg_multisage.nn.models.embed`). Without
+        :obj:`node_type`, each batch's one seeded entity type is embedded."""
+
+        seen: list[str] = [node_type] if node_type is not None else []
+
+        def type_of(batch: HeteroData) -> str:
             t = self._entity_type(batch, node_type)
-            out = self(batch, t)
-            ids.append(batch[t].n_id[: out.size(0)].cpu())
-            outs.append(out.cpu())
-        self.train(was_training)
-        return _scatter_rows(loader, t or "", ids, outs, self.out_channels)
+            seen.append(t)
+            return t
+
+        emb = embed(
+            self,
+            loader,
+            type_of,
+            forward=lambda batch: self(batch, type_of(batch)),
+            out_channels=self.out_channels,
+            device=device,
+            progress=progress,
+            desc="OmniSage.embed",
+        )
+        # Rows for every node of the loader's graph (of the last seeded type).
+        num_nodes = loader_num_nodes(loader, seen[-1] if seen else None)
+        if num_nodes is not None and num_nodes > emb.size(0):
+            emb = torch.cat([emb, emb.new_zeros(num_nodes - emb.size(0), emb.size(1))])
+        return emb
 
     def __repr__(self) -> str:
         return (
