@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from pyg_multisage.convention import EdgeType, walk_edge_type
 from pyg_multisage.nn.conv.multi_context_conv import MultiContextConv
+from pyg_multisage.nn.conv.multisage_conv import batch_adjacency, edges_into_egos
 
 
 def feature_mlp(in_channels: int, hidden_channels: Sequence[int]) -> torch.nn.Module:
@@ -46,7 +47,10 @@ class MultiSage(torch.nn.Module):
     context type ``c`` the edge type ``edge_types[c]`` (default
     ``(target, f'walk_via_{c}', target)``) holds ``edge_index`` (neighbor →
     ego), ``context`` (local index into ``batch[c]``, ``-1`` = none) and
-    optionally ``edge_weight``.
+    optionally ``edge_weight`` — or, after PyG's
+    :class:`~torch_geometric.transforms.ToSparseTensor`, a
+    :class:`torch_sparse.SparseTensor` ``adj_t`` (edge weights as its values)
+    with ``context`` in its row-major order, as that transform leaves it.
 
     Args:
         in_channels (int): Size of the raw target features.
@@ -139,17 +143,16 @@ class MultiSage(torch.nn.Module):
                         f"batch[{et}] has no 'context' (the per-edge index into "
                         f"batch[{c!r}]); was it written by ContextualWalkNeighbors?"
                     )
-                edge_index, context = es.edge_index, es.context
+                adj, context = batch_adjacency(es), es.context
                 weight = es.get("edge_weight")
             else:
-                edge_index = torch.empty(2, 0, dtype=torch.long, device=x.device)
+                adj = torch.empty(2, 0, dtype=torch.long, device=x.device)
                 context = torch.empty(0, dtype=torch.long, device=x.device)
                 weight = None
             # Single-layer model: only edges into the seeds matter.
-            keep = edge_index[1] < batch_size
-            ei[c], ci[c] = edge_index[:, keep], context[keep]
+            ei[c], ci[c], weight = edges_into_egos(adj, batch_size, context, weight)
             if weight is not None:
-                ew[c] = weight[keep]
+                ew[c] = weight
         return self.conv(x_pair, xc, ei, ci, ew or None)
 
     def _ctx_in(self, context_type: str) -> int:

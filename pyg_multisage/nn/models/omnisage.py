@@ -11,6 +11,7 @@ from torch_geometric.nn import MLP
 from torch_geometric.typing import EdgeType
 from tqdm.auto import tqdm
 
+from pyg_multisage.nn.conv.multisage_conv import batch_adjacency, edges_into_egos
 from pyg_multisage.nn.conv.omnisage_conv import OmniSageConv
 from pyg_multisage.nn.models.multisage import _scatter_rows
 
@@ -28,7 +29,9 @@ class OmniSage(torch.nn.Module):
     Loader batches: the seeds of type :math:`t` are the first
     ``batch[t].batch_size`` rows of ``batch[t].x``; each neighbor edge type
     of :obj:`num_slots[t]` holds ``edge_index`` (neighbor → ego, local) and
-    ``edge_weight`` (importance score, e.g. the PPR estimate).
+    ``edge_weight`` (importance score, e.g. the PPR estimate) — or, after
+    PyG's :class:`~torch_geometric.transforms.ToSparseTensor`, a
+    :class:`torch_sparse.SparseTensor` ``adj_t`` with the scores as values.
 
     Args:
         in_channels (dict[str, int]): Node type → feature size.
@@ -120,11 +123,11 @@ class OmniSage(torch.nn.Module):
             if et not in batch.edge_types:
                 continue
             es = batch[et]
-            keep = es.edge_index[1] < batch_size
-            edge_index_dict[et] = es.edge_index[:, keep]
-            weight = es.get("edge_weight")
+            edge_index_dict[et], weight = edges_into_egos(
+                batch_adjacency(es), batch_size, es.get("edge_weight")
+            )
             if weight is not None:
-                edge_weight_dict[et] = weight[keep]
+                edge_weight_dict[et] = weight
         x_dict = {k: v for k, v in batch.x_dict.items() if k in conv.in_channels}
         return conv(x_dict, edge_index_dict, edge_weight_dict, num_egos=batch_size)
 
