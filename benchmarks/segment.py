@@ -134,6 +134,7 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     rows = []
     for layout, (egos, nbrs) in LAYOUTS.items():
+        print(f"{layout} ...", flush=True)
         fns = cases(egos, nbrs, gen)
         times = {k: [] for k in fns}
         for _ in range(3):  # round-robin rounds
