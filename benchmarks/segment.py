@@ -12,13 +12,14 @@ instead of scatters over an index. This script times, forward + backward:
 * the softmax of ``[E, heads]`` logits: PyG's ``softmax`` over the index
   (``scatter_reduce`` max + ``index_add_`` sum) and over the row pointer
   (``segment_csr`` when torch_scatter is present);
-* the whole ``MultiSageConv`` forward + backward with both backends (batch
-  layouts only).
+* the whole ``MultiSageConv`` forward + backward with both backends of
+  ``pyg_multisage.nn.conv._segment`` (batch layouts only).
 
 Layouts: a loader batch of 1,024 egos with 10 and 25 neighbors each and a
 full-graph pass (14,376 egos x 10, the DBLP paper count), d = 128 (so 2F =
 256), 10 heads. Methods run round-robin in one process, median of ``--reps``
-after a warm-up, so the ratios are side by side. Prints a table and writes
+after a warm-up, so the ratios are side by side; wall and process-CPU time
+(one thread), ratios on CPU time. Prints a table and writes
 ``benchmarks/results/segment.json``.
 
 Usage: ``python benchmarks/segment.py [--reps 30] [--threads 1]``
@@ -45,14 +46,17 @@ LAYOUTS["full 14376x10"] = (14376, 10)
 DIM, HEADS = 128, 10
 
 
-def _timed(fn, reps: int) -> float:
+def _timed(fn, reps: int) -> tuple[float, float]:
+    """Median wall and process-CPU seconds per call (one thread: CPU time
+    is what other jobs on a shared machine barely move)."""
     fn()  # warm-up
-    times = []
+    wall, cpu = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def cases(egos: int, nbrs: int, gen: torch.Generator) -> dict:
@@ -145,24 +149,29 @@ def main() -> None:
                 times[k].append(_timed(fn, max(1, args.reps // 3)))
         base: dict[str, float] = {}
         for (op, method), ts in times.items():
-            t = statistics.median(ts)
-            base.setdefault(op, t)  # the first method of each op is the baseline
+            wall = statistics.median(t[0] for t in ts)
+            cpu = statistics.median(t[1] for t in ts)
+            base.setdefault(op, cpu)  # the first method of each op is the base
             rows.append(
                 dict(
                     layout=layout,
                     op=op,
                     method=method,
-                    ms=1e3 * t,
-                    speedup=base[op] / t,
+                    wall_ms=1e3 * wall,
+                    cpu_ms=1e3 * cpu,
+                    speedup_cpu=base[op] / cpu,
                 )
             )
-    header = f"{'layout':14} {'op':22} {'method':26} {'ms':>8} {'x base':>7}"
+    header = (
+        f"{'layout':14} {'op':22} {'method':26} {'wall ms':>9} {'CPU ms':>9} "
+        f"{'x base':>7}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
             f"{r['layout']:14} {r['op']:22} {r['method']:26} "
-            f"{r['ms']:8.3f} {r['speedup']:7.2f}"
+            f"{r['wall_ms']:9.3f} {r['cpu_ms']:9.3f} {r['speedup_cpu']:7.2f}"
         )
     meta = dict(
         dim=DIM,
@@ -172,7 +181,8 @@ def main() -> None:
         torch=torch.__version__,
         torch_scatter=getattr(_segment.torch_scatter, "__version__", None),
         machine=platform.machine(),
-        note="fwd+bwd medians; 'x base' = first method of the op / this one",
+        note="fwd+bwd medians; 'x base' = CPU time of the op's first method "
+        "/ this one's",
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     tmp = RESULTS.with_suffix(".json.tmp")

@@ -5,15 +5,18 @@ grouped by row), so the per-ego reductions of the layers (the attention
 softmax and the weighted sum of MultiSage Eq. 7) can run as segment
 reductions over a row pointer ``ptr`` (``ptr[v]:ptr[v + 1]`` are the edges
 of ego ``v``) instead of scatters over the ego index of every edge.
+``benchmarks/segment.py`` measures both (docs/benchmarks.rst); on CPU the
+segment softmax was the faster, the segment *sum* the slower, so:
 
-Two backends, equal in result up to float rounding:
+* ``"segment_csr"`` (default when the optional ``torch_scatter`` package is
+  installed and the edges are grouped by ego): the attention softmax reduces
+  its max and sum with ``torch_scatter.segment_csr`` over the row pointer
+  (through PyG's ``softmax(ptr=...)``), degrees come from the pointer, and
+  the weighted sum of Eq. 7 stays on torch's ``index_add_``;
+* ``"scatter"``: torch's ``scatter_reduce`` / ``index_add_`` over the ego
+  index throughout: any edge order, no extra package.
 
-* ``"segment_csr"`` — ``torch_scatter.segment_csr`` over the row pointer,
-  used when the optional ``torch_scatter`` package is installed and the edges
-  are grouped by ego (``benchmarks/segment.py`` measures it against torch's
-  scatters; see docs/benchmarks.rst);
-* ``"scatter"`` — torch's ``index_add_`` / ``scatter_reduce`` over the ego
-  index: any edge order, no extra package.
+Both give equal results up to float rounding.
 
 :func:`use_backend` switches the backend for a block of code (tests and
 benchmarks compare the two).
@@ -86,11 +89,10 @@ def edge_softmax(logits: Tensor, dst: Tensor, ptr: Tensor | None, num_dst: int):
     return softmax(logits, dst, num_nodes=num_dst, dim=0)
 
 
-def sum_by_ego(src: Tensor, dst: Tensor, ptr: Tensor | None, num_dst: int) -> Tensor:
+def sum_by_ego(src: Tensor, dst: Tensor, num_dst: int) -> Tensor:
     """``out[v] = sum of src[e] over the edges e of ego v``, ``[num_dst, ...]``
-    (zero for egos without edges)."""
-    if ptr is not None:
-        return torch_scatter.segment_csr(src, ptr, reduce="sum")
+    (zero for egos without edges). torch's ``index_add_`` in both backends:
+    it beat ``torch_scatter.segment_csr`` in ``benchmarks/segment.py``."""
     out = src.new_zeros((num_dst, *src.shape[1:]))
     return out.index_add_(0, dst, src)
 

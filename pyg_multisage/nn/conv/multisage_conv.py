@@ -515,7 +515,6 @@ class MultiSageConv(MessagePassing):
             z=(z_src, z_dst),
             zc=zc_e,
             alpha=alpha_drop.mean(dim=-1),
-            ego_ptr=ptr,
             size=(num_src, num_dst),
         )
         z_v, z_u = out.split(self.out_channels, dim=-1)
@@ -547,15 +546,13 @@ class MultiSageConv(MessagePassing):
         self,
         inputs: Tensor,
         index: Tensor,
-        ego_ptr: Tensor | None = None,
         dim_size: int | None = None,
     ) -> Tensor:
-        """Eq. 7's sum over the neighbors of each ego: a segment sum over
-        :obj:`ego_ptr` when the edges are grouped by ego (and torch_scatter
-        is installed), else a scatter over :obj:`index`."""
+        """Eq. 7's sum over the neighbors of each ego (torch's
+        ``index_add_``, measured faster than ``segment_csr`` on CPU)."""
         if self.aggr != "add":  # a user-chosen aggregation
             return super().aggregate(inputs, index, dim_size=dim_size)
-        return _segment.sum_by_ego(inputs, index, ego_ptr, int(dim_size))
+        return _segment.sum_by_ego(inputs, index, int(dim_size))
 
     def _check_context(self, context_index, num_edges: int, x_context) -> Tensor:
         if not isinstance(context_index, Tensor):
