@@ -68,6 +68,7 @@ __all__ = [
     "partition_graph",
     "partitioned_contextual_walk",
     "partitioned_pinsage_walk",
+    "precompute_partitioned",
 ]
 
 MANIFEST = "manifest.json"
@@ -320,6 +321,7 @@ class PartWorker:
         self.seed = seed
         self._seeds = np.zeros(0, np.int64)
         self._records: list[np.ndarray] = []
+        self._rss0 = self._rss()
 
     def _advance(self, walkers: np.ndarray, states: np.ndarray) -> list:
         out_w, out_s, out_d, rec, rec_d = advance(
@@ -396,16 +398,21 @@ class PartWorker:
         self._records = []
         return (self._seeds, *top_k_rows(self._seeds, pairs, self.k))
 
-    def memory(self) -> dict[str, int]:
-        """``mapped``: bytes of the part's rows; ``rss``: the process's
-        resident memory (0 when psutil is absent)."""
+    @staticmethod
+    def _rss() -> int:
         try:
             import psutil
-
-            rss = psutil.Process().memory_info().rss
         except ImportError:  # pragma: no cover - psutil comes with ray
-            rss = 0
-        return {"mapped": self.mapped_bytes, "rss": int(rss)}
+            return 0
+        return int(psutil.Process().memory_info().rss)
+
+    def memory(self) -> dict[str, int]:
+        """``mapped``: bytes of the part's rows; ``rss``: the process's
+        resident memory; ``rss_growth``: its growth since the worker was
+        made (past the imports: walks, records, touched pages of the part);
+        0 when psutil is absent."""
+        rss = self._rss()
+        return {"mapped": self.mapped_bytes, "rss": rss, "rss_growth": rss - self._rss0}
 
 
 # -- the driver ------------------------------------------------------------------------
@@ -480,6 +487,11 @@ class PartitionedWalk:
         for t, name in ((target, "target"), (context, "context")):
             if not isinstance(t, str):
                 raise TypeError(f"{name} must be a node type (str), got {t!r}")
+            if t not in self.manifest.num_nodes:
+                raise ValueError(
+                    f"{name} '{t}' is not in the partitioned graph "
+                    f"(node types: {sorted(self.manifest.num_nodes)})"
+                )
         self.manifest.relation_index(target, context)
         self.manifest.relation_index(context, target)
         if engine not in ("local", "ray"):
@@ -694,3 +706,73 @@ def partitioned_pinsage_walk(
         **kwargs,
     ) as walk:
         return walk.run(seeds)
+
+
+def precompute_partitioned(
+    parts: str | os.PathLike | PartitionManifest,
+    out: str | os.PathLike,
+    *,
+    target: str,
+    contexts: Sequence[str],
+    sampler: str = "walk",
+    seeds: Tensor | np.ndarray | Sequence[int] | None = None,
+    num_walks: int = 100,
+    num_traversals: int = 3,
+    prob: float = 0.5,
+    num_neighbors: int = 10,
+    seed: int = 0,
+    engine: str = "ray",
+    on_superstep: Callable[[int, list], None] | None = None,
+    **kwargs,
+) -> dict[str, NeighborTable]:
+    """Tables of every context type over a partitioned graph, saved to
+    :obj:`out` with :func:`torch.save` as ``{'sampler', 'target', 'tables'}``
+    (the file ``pyg-multisage sample`` writes). The file appears only when
+    every table is complete: it is written under a temporary name and
+    renamed; a failed run (:class:`PartitionedWalkError`) leaves nothing.
+
+    :obj:`sampler` is ``'walk'`` (Algorithm 2, :obj:`prob` = restart
+    probability) or ``'pinsage'`` (:obj:`prob` = termination probability);
+    :obj:`seeds` defaults to every target node.
+    """
+    import torch
+
+    if sampler not in ("walk", "pinsage"):
+        raise ValueError(f"sampler must be 'walk' or 'pinsage', got {sampler!r}")
+    if isinstance(contexts, str) or not contexts:
+        raise TypeError(
+            f"contexts must be a non-empty list of node types, got {contexts!r}"
+        )
+    manifest = _as_manifest(parts)
+    if target not in manifest.num_nodes:
+        raise ValueError(
+            f"target '{target}' is not in the partitioned graph "
+            f"(node types: {sorted(manifest.num_nodes)})"
+        )
+    if seeds is None:
+        seeds = np.arange(manifest.num_nodes[target])
+    out = Path(out)
+    tables = {}
+    for c in contexts:
+        with PartitionedWalk(
+            manifest,
+            target=target,
+            context=c,
+            contextual=sampler == "walk",
+            num_walks=num_walks,
+            num_traversals=num_traversals,
+            prob=prob,
+            num_neighbors=num_neighbors,
+            seed=seed,
+            engine=engine,
+            **kwargs,
+        ) as walk:
+            tables[c] = walk.run(seeds, on_superstep)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        torch.save({"sampler": sampler, "target": target, "tables": tables}, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return tables
