@@ -269,3 +269,23 @@ def test_ray_actors_equal_single_process_and_a_killed_actor_writes_nothing(
             **kw,
         )
     assert sorted(p.name for p in out2.parent.iterdir()) == ["walk.pt"]
+
+
+# -- the command ------------------------------------------------------------------
+def test_cli_precompute_equals_sample(tmp_path, capsys):
+    from pyg_multisage.cli import main
+
+    data = ["--dataset", "synthetic", "--synthetic-size", "200", "--num-walks", "20"]
+    a, b = tmp_path / "sample.pt", tmp_path / "parts.pt"
+    assert main(["sample", *data, "--out", str(a)]) == 0
+    argv = ["precompute", *data, "--partitions", "3", "--engine", "local"]
+    assert main([*argv, "--out", str(b), "--parts-dir", str(tmp_path / "p")]) == 0
+    ref, got = torch.load(a, weights_only=False), torch.load(b, weights_only=False)
+    assert ref["tables"].keys() == got["tables"].keys()
+    for c in ref["tables"]:
+        assert_same(got["tables"][c], ref["tables"][c])
+    assert PartitionManifest.load(tmp_path / "p").num_parts == 3
+    capsys.readouterr()
+    assert main([*argv[:-4], "--partitions", "0", "--out", str(b)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "pyg-multisage precompute: error: --partitions must be >= 1, got 0"
