@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -397,6 +398,11 @@ class PartWorker:
         pairs = reduce_contextual(records) if self.contextual else sum_visits(records)
         self._records = []
         return (self._seeds, *top_k_rows(self._seeds, pairs, self.k))
+
+    @staticmethod
+    def cpu_seconds() -> float:
+        """CPU time of this worker's process so far (for per-core rates)."""
+        return time.process_time()
 
     @staticmethod
     def _rss() -> int:
