@@ -239,6 +239,7 @@ def ray_cluster():
         ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_actors_equal_single_process_and_a_killed_actor_writes_nothing(
     ray_cluster, tmp_path
 ):
