@@ -223,13 +223,27 @@ def advance(
     return out_w[:no], out_s[:no], out_d[:no], rec[:nr], rec_d[:nr]
 
 
+def _order(*keys: np.ndarray) -> np.ndarray:
+    """The permutation sorting rows by ``keys`` (non-negative ``int64``,
+    first key most significant): one ``argsort`` of a packed key when the
+    packed key fits in ``int64``, else ``np.lexsort``."""
+    bases = [int(k.max()) + 1 for k in keys]
+    if np.prod([float(b) for b in bases]) < 2.0**62:
+        packed = keys[0].astype(np.int64, copy=True)
+        for k, b in zip(keys[1:], bases[1:], strict=True):
+            packed *= b
+            packed += k
+        return np.argsort(packed, kind="stable")
+    return np.lexsort(keys[::-1])
+
+
 def sum_visits(records: np.ndarray) -> np.ndarray:
     """Sums PinSage visits: ``(source, node)`` or ``(source, node, count)``
     rows -> unique ``(source, node, count)`` rows sorted by (source, node)."""
     if records.shape[0] == 0:
         return np.zeros((0, 3), np.int64)
     cnt = records[:, 2] if records.shape[1] == 3 else np.ones(len(records), np.int64)
-    order = np.lexsort((records[:, 1], records[:, 0]))
+    order = _order(records[:, 0], records[:, 1])
     v, u, cnt = records[order, 0], records[order, 1], cnt[order]
     start = np.ones(len(v), bool)
     start[1:] = (v[1:] != v[:-1]) | (u[1:] != u[:-1])
@@ -270,7 +284,7 @@ def reduce_contextual(records: np.ndarray) -> np.ndarray:
     node, count, dominant context)`` rows, the vote replayed in walk order."""
     if records.shape[0] == 0:
         return np.zeros((0, 4), np.int64)
-    order = np.lexsort((records[:, 1], records[:, 2], records[:, 0]))
+    order = _order(records[:, 0], records[:, 2], records[:, 1])
     r = records[order]
     return _replay_votes(
         np.ascontiguousarray(r[:, 0]),
@@ -294,7 +308,7 @@ def top_k_rows(
     ctx = np.full((num, k), -1, np.int64) if has_ctx else None
     if pairs.shape[0] == 0:
         return cnt, nbr, w, ctx
-    order = np.lexsort((pairs[:, 1], -pairs[:, 2], pairs[:, 0]))
+    order = _order(pairs[:, 0], pairs[:, 2].max() - pairs[:, 2], pairs[:, 1])
     p = pairs[order]
     start = np.ones(len(p), bool)
     start[1:] = p[1:, 0] != p[:-1, 0]
