@@ -55,26 +55,32 @@ def bench_precompute(num_targets: int, tmp: Path) -> list[dict]:
     spec = TableSpec("walk", "item", ["board"], num_walks=100, num_neighbors=10)
     seeds = torch.arange(num_targets)
     spec.compute(csr, seeds[:100], num_threads=1)  # compile
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     ref = spec.compute(csr, seeds, num_threads=1)
-    kernel = time.perf_counter() - t
+    kernel, kernel_cpu = time.perf_counter() - t, time.process_time() - c
     rows = [
         dict(
             job="kernel, in process",
             workers=1,
             seconds=kernel,
             seeds_per_s=num_targets / kernel,
+            cpu_seconds=kernel_cpu,
+            seeds_per_cpu_s=num_targets / kernel_cpu,
         )
     ]
     t = time.perf_counter()
     precompute(csr_dir, spec, tmp / "inproc", batch_size=8192, progress=False)
     dt = time.perf_counter() - t
+    cpu = json.loads((tmp / "inproc" / "_manifest.json").read_text())
+    cpu = cpu["worker_cpu_seconds"]
     rows.append(
         dict(
             job="precompute, in process (+Parquet)",
             workers=1,
             seconds=dt,
             seeds_per_s=num_targets / dt,
+            cpu_seconds=cpu,
+            seeds_per_cpu_s=num_targets / cpu,
         )
     )
     # Workers must import this checkout.
@@ -109,6 +115,9 @@ def bench_precompute(num_targets: int, tmp: Path) -> list[dict]:
                 seconds=dt,
                 seeds_per_s=num_targets / dt,
                 overhead_vs_kernel=dt * workers / kernel - 1,
+                cpu_seconds=cpu,
+                seeds_per_cpu_s=num_targets / cpu,
+                cpu_overhead_vs_kernel=cpu / kernel_cpu - 1,
             )
         )
     for r in rows:
@@ -182,18 +191,26 @@ def main() -> None:
     p.add_argument("--no-ann", action="store_true")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="scale_distributed_"))
-    out = {"machine": f"{os.cpu_count()} CPUs (shared, loaded)"}
+    out = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    out["machine"] = f"{os.cpu_count()} CPUs (shared, loaded)"
+    out["load_average_at_start"] = os.getloadavg()[0]
     try:
         if not args.no_precompute:
             out["precompute"] = bench_precompute(args.targets, tmp)
             print(f"\nprecompute: contextual walks, {args.targets} targets")
-            print(f"{'job':<38}{'workers':>8}{'s':>9}{'seeds/s':>10}{'overhead':>10}")
+            print(
+                f"{'job':<36}{'workers':>8}{'wall s':>8}{'seeds/s':>9}"
+                f"{'overhead':>9}{'CPU s':>8}{'seeds/CPU-s':>12}{'CPU ovh':>8}"
+            )
             for r in out["precompute"]:
                 ov = r.get("overhead_vs_kernel")
                 ov = "" if ov is None else f"{ov:+.0%}"
+                co = r.get("cpu_overhead_vs_kernel")
+                co = "" if co is None else f"{co:+.0%}"
                 print(
-                    f"{r['job']:<38}{r['workers']:>8}{r['seconds']:>9.2f}"
-                    f"{r['seeds_per_s']:>10.0f}{ov:>10}"
+                    f"{r['job']:<36}{r['workers']:>8}{r['seconds']:>8.1f}"
+                    f"{r['seeds_per_s']:>9.0f}{ov:>9}{r['cpu_seconds']:>8.1f}"
+                    f"{r['seeds_per_cpu_s']:>12.0f}{co:>8}"
                 )
         if not args.no_ann:
             out["ann"] = bench_ann(args.random, args.dim, args.dblp, args.dblp_emb, tmp)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Sequence
@@ -61,6 +62,9 @@ def run_ranges(
         raise ValueError(f"num_workers must be >= 1, got {num_workers}")
     if cpus_per_worker <= 0:
         raise ValueError(f"cpus_per_worker must be > 0, got {cpus_per_worker}")
+    # Our own bar reports progress; Ray's bars and INFO lines stay quiet.
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -70,7 +74,7 @@ def run_ranges(
         worker,
         fn_constructor_kwargs=worker_kwargs,
         batch_size=1,
-        concurrency=num_workers,
+        compute=ray.data.ActorPoolStrategy(size=num_workers),
         num_cpus=cpus_per_worker,
     )
     total = sum(hi - lo for lo, hi in ranges)

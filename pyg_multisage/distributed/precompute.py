@@ -32,6 +32,7 @@ an atomic rename, so a retried range simply rewrites the same file.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -231,6 +232,7 @@ class _PrecomputeWorker:
         self.num_threads = num_threads
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        cpu = time.process_time()
         edges = [
             _write_range(
                 self.csr, self.spec, self.folder, int(lo), int(hi), self.num_threads
@@ -241,6 +243,7 @@ class _PrecomputeWorker:
             "lo": batch["lo"],
             "hi": batch["hi"],
             "edges": np.asarray(edges, np.int64),
+            "cpu_s": np.full(len(edges), (time.process_time() - cpu) / len(edges)),
         }
 
 
@@ -313,12 +316,14 @@ def precompute(
                 desc="precompute",
             )
             edges = sum(int(r["edges"]) for r in rows)
+            cpu_s = sum(float(r["cpu_s"]) for r in rows)
         else:
             from tqdm.auto import tqdm
 
-            edges = 0
+            edges, cpu = 0, time.process_time()
             for lo, hi in tqdm(ranges, desc="precompute", disable=not progress):
                 edges += _write_range(csr, spec, tmp.path, lo, hi, None)
+            cpu_s = time.process_time() - cpu
         types = spec.edge_types()
         for et in types:
             if num_seeds:
@@ -330,6 +335,7 @@ def precompute(
                 "graph": csr.fingerprint,
                 "num_seeds": num_seeds,
                 "num_edges": edges,
+                "worker_cpu_seconds": cpu_s,
                 "spec": spec.to_json(),
                 "tables": [
                     {"edge_type": list(et), "dir": _dir_name(et), "context_type": c}
