@@ -104,6 +104,7 @@ def bench_precompute(num_targets: int, tmp: Path) -> list[dict]:
             progress=False,
         )
         dt = time.perf_counter() - t
+        cpu = json.loads((out / "_manifest.json").read_text())["worker_cpu_seconds"]
         ((got, _),) = read_tables(out).values()
         want = next(iter(ref.values()))
         assert torch.equal(got.neighbor, want.neighbor), "tables differ"
@@ -133,7 +134,9 @@ def _ann_row(name: str, base: np.ndarray, queries: np.ndarray, tmp: Path) -> dic
     ann.build_index(base, tmp / f"{name}.faiss")
     build = time.perf_counter() - t
     index = ann.load_index(tmp / f"{name}.faiss")
-    _, truth = ann.exact_search(base, queries, 10)
+    exact, truth = ann.exact_search(base, queries, 10)
+    unit = ann.normalize(base)
+    qn = ann.normalize(queries)
     faiss.omp_set_num_threads(1)
     best = None
     for ef in (16, 32, 64, 128, 256, 512):
@@ -142,6 +145,11 @@ def _ann_row(name: str, base: np.ndarray, queries: np.ndarray, tmp: Path) -> dic
         _, found = ann.search(index, queries, 10, ef_search=ef)
         dt = time.perf_counter() - t
         rec = ann.recall_at_k(found, truth)
+        # Tie-aware: a found id whose exact cosine reaches the 10th best
+        # counts (raw features hold duplicate vectors).
+        cos = np.einsum("qd,qkd->qk", qn, unit[np.maximum(found, 0)])
+        tie = float(np.mean((cos >= exact[:, -1:] - 1e-5) & (found >= 0)))
+        rec = max(rec, tie)
         best = dict(ef_search=ef, recall_at_10=rec, queries_per_s=len(queries) / dt)
         if rec >= 0.95:
             break
@@ -172,7 +180,7 @@ def bench_ann(
     else:
         vec = None
     if vec is not None:
-        q = vec[rng.choice(len(vec), 1000, replace=False)]
+        q = vec[rng.choice(len(vec), min(1000, len(vec)), replace=False)]
         rows.append(_ann_row(name, vec, q, tmp))
     base = ann.normalize(rng.standard_normal((num_random, dim)).astype(np.float32))
     q = ann.normalize(rng.standard_normal((1000, dim)).astype(np.float32))
