@@ -40,7 +40,7 @@ endif
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test,plot,parquet]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test,plot,ray,ann,parquet]"
 	@touch $(STAMP)
 
 # The stamps depend on the wheel files, so new wheels are installed too.
