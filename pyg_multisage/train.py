@@ -169,6 +169,11 @@ class TrainConfig:
             (default: :obj:`None`)
         min_delta (float, optional): Smallest change of :obj:`monitor` that
             counts as an improvement. (default: :obj:`0.0`)
+        writes (bool, optional): Whether this process writes the checkpoint,
+            ``best.pt`` and the curves into :obj:`output_dir`. In a
+            data-parallel job every process resumes from :obj:`output_dir`
+            but only rank 0 writes (:mod:`pyg_multisage.distributed.train`).
+            (default: :obj:`True`)
     """
 
     max_steps: int
@@ -191,6 +196,7 @@ class TrainConfig:
     monitor: str | None = None
     patience: int | None = None
     min_delta: float = 0.0
+    writes: bool = True
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -717,7 +723,7 @@ def _fit(
                 if best["value"] is None or value > best["value"] + config.min_delta:
                     best.update(value=value, step=done, eval=last_eval, bad=0)
                     best_state = copy.deepcopy(model.state_dict())
-                    if best_path is not None:
+                    if best_path is not None and config.writes:
                         save_checkpoint(best_path, {"step": done, "model": best_state})
                 else:
                     best["bad"] += 1
@@ -735,7 +741,7 @@ def _fit(
         bar.set_postfix(post, refresh=False)
         bar.update(1)
 
-        if ckpt_path is not None and (
+        if ckpt_path is not None and config.writes and (
             last
             or stopped_early
             or stop.signum is not None
@@ -753,7 +759,7 @@ def _fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     curves: dict[str, Path] = {}
-    if out_dir is not None:
+    if out_dir is not None and config.writes:
         curves = save_curves(history, out_dir)
     return TrainResult(
         history,
