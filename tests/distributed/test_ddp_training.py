@@ -254,9 +254,9 @@ def _assert_same_run(ckpt: dict, state: dict, losses: list[float]) -> None:
 def test_two_workers_equal_one_process(task, tmp_path):
     from pyg_multisage.distributed.train import train_worker
 
-    plain = _config(tmp_path / "plain")
-    logq = _config(tmp_path / "logq", steps=2, loss="softmax")
-    margin = _config(tmp_path / "margin", steps=2, loss="margin")
+    plain = _config(tmp_path / "plain", steps=2)
+    logq = _config(tmp_path / "logq", steps=2)
+    margin = _config(tmp_path / "margin", steps=1, loss="margin")
     _spawn(_train_worker, task, [(plain, False), (logq, True), (margin, False)])
 
     # Without logQ the job is experiment.run's training, loss for loss.
@@ -292,3 +292,87 @@ def test_bad_worker_counts_are_refused(task):
         train_distributed(_config(), workers=2, local_mode=True, task=task)
     with pytest.raises(ValueError, match="cpus_per_worker must be > 0"):
         train_distributed(_config(), workers=1, cpus_per_worker=0, task=task)
+
+
+# ---------------------------------------------------------------------------
+# Ray Train: local mode, and (c) a killed two-worker job resumed
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ray_session(tmp_path_factory):
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.train.torch")
+    # Workers must import this checkout of the package.
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, path) if p)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            _temp_dir=str(tmp_path_factory.mktemp("ray")),
+        )
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+def test_ray_local_mode_equals_experiment_run(task, tmp_path):
+    pytest.importorskip("ray.train.torch")
+    from pyg_multisage.distributed.train import train_distributed
+
+    config = _config(tmp_path / "ray", steps=2)
+    got = train_distributed(config, workers=1, local_mode=True, task=task)
+    want = ex.run(replace(config, output_dir=str(tmp_path / "plain")), task=task)
+    for key, value in want.model.state_dict().items():
+        torch.testing.assert_close(got.model.state_dict()[key], value)
+    assert got.metrics.keys() == want.metrics.keys()
+    for key, value in want.metrics.items():
+        assert got.metrics[key] == pytest.approx(value, abs=1e-6)
+    for name in ("checkpoint.pt", "config.json", "metrics.json", "curves.csv"):
+        assert (tmp_path / "ray" / name).is_file()
+    assert got.distributed["steps_run"] == 2
+
+
+def _kill_rank1_at_step2(rank: int, step: int) -> None:
+    if rank == 1 and step == 2:
+        os._exit(3)
+
+
+def test_killed_ray_job_resumes_to_the_uninterrupted_result(
+    ray_session, task, tmp_path
+):
+    from pyg_multisage.distributed.train import (
+        DistributedTrainingError,
+        train_distributed,
+        train_worker,
+    )
+
+    config = _config(tmp_path / "run", steps=4)
+    kwargs = dict(workers=2, cpus_per_worker=0.5, checkpoint_every=1, log_q=True)
+    with pytest.raises(DistributedTrainingError) as err:
+        train_distributed(config, task=task, step_hook=_kill_rank1_at_step2, **kwargs)
+    message = str(err.value)
+    assert "distributed training on 2 workers failed" in message
+    assert "(step 2) is intact" in message
+    # The intact checkpoint after step 2; no temporary file, no metrics.
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 2
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert names == ["checkpoint.pt", "config.json"]
+
+    # Resumed: equals one process running all four steps with the whole
+    # batch (which test_two_workers_equal_one_process equates with two).
+    resumed = train_distributed(config, task=task, **kwargs)
+    assert resumed.distributed["steps_run"] == 2
+    train_worker(replace(config, output_dir=str(tmp_path / "one")), task, log_q=True)
+    ref = load_checkpoint(tmp_path / "one" / "checkpoint.pt")
+    _assert_same_run(
+        load_checkpoint(tmp_path / "run" / "checkpoint.pt"),
+        ref["model"],
+        [row["loss"] for row in ref["history"]],
+    )
+
+    # A different configuration does not resume this folder.
+    with pytest.raises(ValueError, match="differs in lr"):
+        train_distributed(replace(config, lr=1.0), task=task, **kwargs)
