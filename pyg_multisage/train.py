@@ -741,13 +741,17 @@ def _fit(
         bar.set_postfix(post, refresh=False)
         bar.update(1)
 
-        if ckpt_path is not None and config.writes and (
-            last
-            or stopped_early
-            or stop.signum is not None
-            or (
-                config.checkpoint_every is not None
-                and done % config.checkpoint_every == 0
+        if (
+            ckpt_path is not None
+            and config.writes
+            and (
+                last
+                or stopped_early
+                or stop.signum is not None
+                or (
+                    config.checkpoint_every is not None
+                    and done % config.checkpoint_every == 0
+                )
             )
         ):
             checkpoint(done)

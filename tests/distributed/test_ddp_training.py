@@ -294,6 +294,23 @@ def test_bad_worker_counts_are_refused(task):
         train_distributed(_config(), workers=1, cpus_per_worker=0, task=task)
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--ray-address", "auto"], "--ray-address needs --workers"),
+        (["--workers", "0"], "--workers must be >= 1, got 0"),
+        (["--workers", "4", "--batch-size", "2"], "--batch-size (2) must be >="),
+    ],
+)
+def test_cli_refuses_bad_worker_flags(argv, message, capsys, tmp_path):
+    from pyg_multisage.cli import main
+
+    assert main(["train", "--out", str(tmp_path / "run"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
 # ---------------------------------------------------------------------------
 # Ray Train: local mode, and (c) a killed two-worker job resumed
 # ---------------------------------------------------------------------------
