@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -348,7 +349,9 @@ def _check_resumable(out_dir: Path, config: ex.RunConfig) -> None:
 
 
 def _reason(err: BaseException) -> str:
-    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+    """First and last meaningful lines of Ray's error, on one line."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     if not lines:
         return type(err).__name__
     keep = [ln for ln in lines if not ln.startswith(("File ", "Traceback", "^"))]

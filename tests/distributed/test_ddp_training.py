@@ -352,11 +352,6 @@ def test_ray_local_mode_equals_experiment_run(task, tmp_path):
     assert got.distributed["steps_run"] == 2
 
 
-def _kill_rank1_at_step2(rank: int, step: int) -> None:
-    if rank == 1 and step == 2:
-        os._exit(3)
-
-
 def test_killed_ray_job_resumes_to_the_uninterrupted_result(
     ray_session, task, tmp_path
 ):
@@ -366,10 +361,16 @@ def test_killed_ray_job_resumes_to_the_uninterrupted_result(
         train_worker,
     )
 
+    def kill_rank1_at_step2(rank: int, step: int) -> None:
+        # Defined here so that Ray pickles it by value: the workers cannot
+        # import this test module.
+        if rank == 1 and step == 2:
+            os._exit(3)
+
     config = _config(tmp_path / "run", steps=4)
     kwargs = dict(workers=2, cpus_per_worker=0.5, checkpoint_every=1, log_q=True)
     with pytest.raises(DistributedTrainingError) as err:
-        train_distributed(config, task=task, step_hook=_kill_rank1_at_step2, **kwargs)
+        train_distributed(config, task=task, step_hook=kill_rank1_at_step2, **kwargs)
     message = str(err.value)
     assert "distributed training on 2 workers failed" in message
     assert "(step 2) is intact" in message
