@@ -290,19 +290,28 @@ def _ray_worker(loop: dict[str, Any]) -> dict[str, Any]:
     task = loop["task"]
     if isinstance(task, ray.ObjectRef):
         task = ray.get(task)
+    steps: list[int] = []
+    user_hook = loop["step_hook"]
+
+    def hook(rank: int, step: int) -> None:
+        steps.append(step)
+        if user_hook is not None:
+            user_hook(rank, step)
+
     start = time.perf_counter()
-    result = train_worker(
+    train_worker(
         loop["config"],
         task,
         resume=loop["resume"],
         checkpoint_every=loop["checkpoint_every"],
         log_q=loop["log_q"],
         device=ray.train.torch.get_device(),
-        step_hook=loop["step_hook"],
+        step_hook=hook,
     )
     return {
         "train_seconds": time.perf_counter() - start,
-        "steps_run": len(result.history),
+        "steps_run": len(steps),
+        "first_step": steps[0] if steps else None,
     }
 
 
@@ -413,7 +422,7 @@ def train_distributed(
     Returns:
         RunResult: as :func:`~pyg_multisage.experiment.run`'s, with an
         extra attribute ``distributed`` (``train_seconds`` of rank 0's loop,
-        ``steps_run`` in this call, ``workers``), also written to
+        ``steps_run`` in this call and its ``first_step``, ``workers``), also written to
         ``distributed.json``.
 
     Raises:

@@ -383,6 +383,7 @@ def test_killed_ray_job_resumes_to_the_uninterrupted_result(
     # batch (which test_two_workers_equal_one_process equates with two).
     resumed = train_distributed(config, task=task, **kwargs)
     assert resumed.distributed["steps_run"] == 2
+    assert resumed.distributed["first_step"] == 2
     train_worker(replace(config, output_dir=str(tmp_path / "one")), task, log_q=True)
     ref = load_checkpoint(tmp_path / "one" / "checkpoint.pt")
     _assert_same_run(
