@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test,plot]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test,plot,ray]"
 	@touch $(STAMP)
 
 install: $(STAMP)
