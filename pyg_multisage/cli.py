@@ -101,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, help="validate every N steps")
     p.add_argument("--split", choices=("val", "test"), default="test")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="data-parallel training on N Ray Train workers (negatives "
+        "gathered across workers; resumes from --out's checkpoint); default: "
+        "one process",
+    )
+    p.add_argument(
+        "--ray-address", help="a running Ray cluster for --workers (default: local)"
+    )
 
     p = sub.add_parser("evaluate", help="metrics of a trained run on a split")
     p.add_argument("--run", required=True, help="run folder written by 'train'")
@@ -278,7 +288,32 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         synthetic=_synthetic(args),
     )
-    result = ex.run(config)
+    if args.workers is None:
+        if args.ray_address:
+            raise CLIError("--ray-address needs --workers")
+        result = ex.run(config)
+    else:
+        if args.workers < 1:
+            raise CLIError(f"--workers must be >= 1, got {args.workers}")
+        if args.batch_size < args.workers:
+            raise CLIError(
+                f"--batch-size ({args.batch_size}) must be >= --workers "
+                f"({args.workers}): each worker takes a slice of every step's pairs"
+            )
+        from pyg_multisage.distributed.train import (
+            DistributedTrainingError,
+            train_distributed,
+        )
+
+        try:
+            result = train_distributed(
+                config, workers=args.workers, address=args.ray_address
+            )
+        except ImportError as err:
+            raise CLIError(str(err)) from None
+        except DistributedTrainingError as err:  # the job failed, not the input
+            print(f"pyg-multisage train: {err}", file=sys.stderr)
+            return 1
     print(f"\n{args.dataset} / {args.model} ({args.split} pairs, pool = all targets)")
     print(ex.format_table({args.model: result.metrics}))
     print(f"\nrun folder: {out}  (checkpoint.pt, metrics.json, curves.png)")
