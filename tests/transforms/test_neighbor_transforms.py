@@ -159,6 +159,11 @@ PB = [("pin", "in", "board")]
             "num_neighbors",
         ),
         (lambda: ContextualWalkNeighbors("pin", "board", seed=-1), ValueError, "seed"),
+        (
+            lambda: PPRNeighbors("pin", {"x": PB}, {"x": {"pin": 0}}),
+            ValueError,
+            r"top_k\['pin'\] must be >= 1, got 0",
+        ),
         (lambda: ContextualWalkNeighbors("pin", []), TypeError, "context"),
         (
             lambda: ContextualWalkNeighbors("pin", ["board", "board"]),
