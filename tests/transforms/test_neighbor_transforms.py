@@ -296,3 +296,42 @@ def test_degree_prune_two_hubs_and_both():
     mean, expect = total / runs, n * n * p * p
     sigma = (n * n * p * p * (1 - p * p) / runs) ** 0.5
     assert abs(mean - expect) < 6 * sigma, (mean, expect)
+
+
+def test_chunks_follow_the_run_size():
+    chunk = neighbors_module.chunk_size
+    big = neighbors_module.CHUNK
+    assert chunk(10**8) == big  # big runs: unchanged calls
+    assert chunk(100_000) == 2000  # about PROGRESS_STEPS updates
+    assert chunk(5_000) == neighbors_module.MIN_CHUNK
+    assert chunk(0) >= 1
+
+
+def test_progress_moves_per_chunk_and_results_do_not_change(monkeypatch):
+    data = random_bipartite(30, 8, 90, seed=1)
+    t = ContextualWalkNeighbors("pin", "board", num_walks=15, num_neighbors=3, seed=2)
+    whole = t(data)
+    sizes = []
+    inner = neighbors_module.contextual_walk
+
+    def spy(csr, seeds, **kw):
+        sizes.append(seeds.numel())
+        return inner(csr, seeds, **kw)
+
+    updates = []
+    real_tqdm = neighbors_module.tqdm
+
+    class Bar(real_tqdm):
+        def update(self, n=1):
+            updates.append(n)
+            return super().update(n)
+
+    monkeypatch.setattr(neighbors_module, "contextual_walk", spy)
+    monkeypatch.setattr(neighbors_module, "tqdm", Bar)
+    monkeypatch.setattr(neighbors_module, "MIN_CHUNK", 2)
+    monkeypatch.setattr(neighbors_module, "PROGRESS_STEPS", 5)
+    out = t(data)
+    assert sizes == [6] * 5 and updates == [6] * 5
+    et = ("pin", "walk_via_board", "pin")
+    for key in ("edge_index", "edge_weight", "context"):
+        assert torch.equal(out[et][key], whole[et][key])
