@@ -43,7 +43,10 @@ class MultiSage(torch.nn.Module):
     context type ``c`` the edge type ``edge_types[c]`` (default
     ``(target, f'walk_via_{c}', target)``) holds ``edge_index`` (neighbor →
     ego), ``context`` (local index into ``batch[c]``, ``-1`` = none) and
-    optionally ``edge_weight``.
+    optionally ``edge_weight``. A batch that lacks the target type, that
+    has neither the node type nor the walk edge type of a context type (a
+    misspelled context type; an empty edge type is fine), or whose features
+    hold NaN or infinite values raises a :class:`ValueError` naming it.
 
     Args:
         in_channels (int): Size of the raw target features.

@@ -29,7 +29,9 @@ class OmniSage(torch.nn.Module):
     Loader batches: the seeds of type :math:`t` are the first
     ``batch[t].batch_size`` rows of ``batch[t].x``; each neighbor edge type
     of :obj:`num_slots[t]` holds ``edge_index`` (neighbor → ego, local) and
-    ``edge_weight`` (importance score, e.g. the PPR estimate).
+    ``edge_weight`` (importance score, e.g. the PPR estimate). A batch
+    lacking one of these edge types (an empty one is fine), or whose
+    features hold NaN or infinite values, raises a :class:`ValueError`.
 
     Args:
         in_channels (dict[str, int]): Node type → feature size.
