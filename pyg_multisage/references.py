@@ -302,6 +302,7 @@ def pixie_metrics(
     mrr_scale: float = 10.0,
     topk_overlap_k: int = 100,
     num_threads: int | None = None,
+    chunk_size: int = 1024,
 ) -> dict[str, float]:
     r"""MultiSage Table 2's Pixie row: the ranking metrics of query–positive
     :obj:`pairs` when the pool of all targets is ranked by the query's visit
@@ -346,26 +347,38 @@ def pixie_metrics(
         seed=seed,
         num_threads=num_threads,
     )
+    cs = check_int(chunk_size, "chunk_size", 1)
+    k_top = min(k_top, n - 1)
     uq, q_row = np.unique(q, return_inverse=True)
-    table = pixie_visit_counts(csr, uq, **walk)
-    q_table = _select_rows(table, torch.from_numpy(q_row.reshape(-1)))
-    ranks = visit_count_ranks(q_table, torch.from_numpy(p), torch.from_numpy(q), n)
+    q_row = q_row.reshape(-1)
+    order = np.argsort(q_row, kind="stable")  # pairs grouped by query chunk
+    bounds = np.searchsorted(q_row[order], np.arange(0, len(uq) + cs, cs))
+    ranks = torch.empty(len(q), dtype=torch.int64)
+    q_sets: list[set[int]] = []
+    for j, a in enumerate(range(0, len(uq), cs)):
+        table = pixie_visit_counts(csr, uq[a : a + cs], **walk)
+        sel = order[bounds[j] : bounds[j + 1]]
+        rows = _select_rows(table, torch.from_numpy(q_row[sel] - a))
+        ranks[torch.from_numpy(sel)] = visit_count_ranks(
+            rows, torch.from_numpy(p[sel]), torch.from_numpy(q[sel]), n
+        )
+        q_sets += [_top_k(table, i, k_top, n) for i in range(table.num_seeds)]
     rf = ranks.double()
     out: dict[str, float] = {
         "MRR": (1.0 / torch.ceil(rf / float(mrr_scale))).mean().item()
     }
     for k in ks:
         out[f"REC@{k}"] = (ranks <= k).double().mean().item()
-    k_top = min(k_top, n - 1)
     if k_top > 0:
         up, p_row = np.unique(p, return_inverse=True)
-        p_table = pixie_visit_counts(csr, up, **walk)
-        q_sets = [_top_k(table, i, k_top, n) for i in range(len(uq))]
-        p_sets = [_top_k(p_table, i, k_top, n) for i in range(len(up))]
+        p_sets: list[set[int]] = []
+        for a in range(0, len(up), cs):
+            table = pixie_visit_counts(csr, up[a : a + cs], **walk)
+            p_sets += [_top_k(table, i, k_top, n) for i in range(table.num_seeds)]
         inter = np.array(
             [
                 len(q_sets[a] & p_sets[c])
-                for a, c in zip(q_row.reshape(-1), p_row.reshape(-1), strict=True)
+                for a, c in zip(q_row, p_row.reshape(-1), strict=True)
             ],
             dtype=np.float64,
         )

@@ -130,6 +130,11 @@ def test_hand_computed_ranks_and_metrics():
     assert m1["UNI"] == pytest.approx(4 - 7 / 8)
     assert m1["JAC"] == pytest.approx(7 / 24)
     assert not {"DC+", "DC*", "DE+", "DE*"} & set(m1)
+    chunked = pixie_metrics(
+        forced_graph(), pairs, num_walks=2, ks=(1, 2, 3), mrr_scale=1,
+        topk_overlap_k=2, chunk_size=1, **WALK,
+    )  # fmt: skip
+    assert chunked == m1
 
     m2 = pixie_metrics(forced_graph(), pairs, num_walks=2, mrr_scale=2, **WALK)
     assert m2["MRR"] == pytest.approx(sum(1 / math.ceil(x / 2) for x in r) / 8)
