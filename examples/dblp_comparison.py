@@ -187,8 +187,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument(
         "--pixie-walks",
         type=int,
-        default=1000,
-        help="Pixie reference: walks per query and context type",
+        default=3000,
+        help="Pixie reference: walks per query and context type (chosen on the "
+        "validation pairs among 100, 1000, 3000, 10000 by MRR per CPU time)",
     )
     ap.add_argument(
         "--pixie-traversals", type=int, default=3, help="Pixie: traversals per walk"

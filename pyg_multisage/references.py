@@ -124,7 +124,7 @@ def pixie_visit_counts(
     *,
     target: str,
     contexts: str | Sequence[str],
-    num_walks: int = 1000,
+    num_walks: int = 3000,
     num_traversals: int = 3,
     termination_prob: float = 0.5,
     seed: int = 0,
@@ -155,7 +155,7 @@ def pixie_visit_counts(
         target (str): The target node type.
         contexts (str or Sequence[str]): The context types walked through.
         num_walks (int, optional): Walks per seed and context type
-            :math:`\kappa`. (default: :obj:`1000`)
+            :math:`\kappa`. (default: :obj:`3000`)
         num_traversals (int, optional): Maximum traversals per walk :math:`T`.
             (default: :obj:`3`)
         termination_prob (float, optional): :math:`p`. (default: :obj:`0.5`)
@@ -294,7 +294,7 @@ def pixie_metrics(
     *,
     target: str,
     contexts: str | Sequence[str],
-    num_walks: int = 1000,
+    num_walks: int = 3000,
     num_traversals: int = 3,
     termination_prob: float = 0.5,
     seed: int = 0,
