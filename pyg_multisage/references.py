@@ -179,6 +179,12 @@ def pixie_visit_counts(
     n = csr.num_nodes[target]
     # A walk counts at most one target per traversal: keep every visited one.
     keep = int(num_walks) * int(num_traversals)
+    if keep * len(ctx) > 2**24:
+        raise ValueError(
+            f"num_walks * num_traversals * len(contexts) = {keep * len(ctx)} "
+            "exceeds 2**24: the counts would not be exact in the float32 weights"
+        )
+    keep = max(1, min(keep, n - 1))
     rows, nbrs, counts = [], [], []
     for c in ctx:
         table = pinsage_walk(

@@ -253,6 +253,10 @@ def test_bad_input():
         pixie_metrics(g, ok, target="paper", contexts="venue", num_walks=0)
     with pytest.raises(ValueError, match="termination_prob"):
         pixie_metrics(g, ok, target="paper", contexts="venue", termination_prob=1.5)
+    with pytest.raises(ValueError, match="2\\*\\*24"):
+        pixie_visit_counts(
+            g, [0], target="paper", contexts="venue", num_walks=2**23, num_traversals=3
+        )
     with pytest.raises(ValueError, match="mrr_scale"):
         pixie_metrics(g, ok, target="paper", contexts="venue", mrr_scale=0)
     with pytest.raises(TypeError, match="graph"):
