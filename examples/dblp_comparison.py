@@ -9,6 +9,14 @@ budget (:mod:`pyg_multisage.experiment`); each runs with several seeds and the
 table reports mean ± std of the MultiSage §3.1 metrics on the *test* pairs
 against the pool of all papers. Nothing is tuned on the test split.
 
+Two rows need no training and show what learning adds (MultiSage Table 2's
+Textual and Pixie rows, :mod:`pyg_multisage.references`): ``raw features``
+(cosine of the input title features) and ``Pixie (walk counts)`` (the pool
+ranked by the visit counts of random walks from the query through every
+context type; ``--pixie-walks``, ``--pixie-traversals``,
+``--pixie-termination``, chosen on the validation pairs). Both are computed
+once per seed on the seed's evaluation pairs and cached like the runs.
+
 Usage::
 
     python examples/dblp_comparison.py [--steps 300] [--seeds 0 1 2]
@@ -33,6 +41,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pyg_multisage import experiment as ex
+from pyg_multisage.references import pixie_metrics, raw_feature_embeddings
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -46,11 +55,57 @@ MODELS = {
     "multisage-3": "multisage",
     "omnisage": "omnisage",
 }
+#: Rows with no training (MultiSage Table 2's Textual and Pixie rows).
+REFERENCES = ("raw features", "Pixie (walk counts)")
 
 
 def _comparable(config: ex.RunConfig) -> dict:
     """The settings a cached run must share to be reused."""
     return {k: v for k, v in vars(config).items() if k not in ("progress", "raw_dir")}
+
+
+def reference_rows(
+    task: ex.Task, config: ex.RunConfig, pixie: dict, cache: Path
+) -> dict[str, dict[str, float]]:
+    """The non-learned rows for one seed, on the pairs a model run with this
+    config scores (:func:`pyg_multisage.experiment.cap_pairs` of the
+    evaluation split with the run's seed): cosine ranking of the raw title
+    features, and Pixie's ranking by the visit counts of random walks from
+    the query through every context type
+    (:func:`pyg_multisage.references.pixie_metrics`, walks seeded with the
+    run's seed). Cached under :obj:`cache` like the model runs."""
+    key = {
+        "eval_split": config.eval_split,
+        "max_eval_pairs": config.max_eval_pairs,
+        "seed": config.seed,
+        "pixie": pixie,
+        "dataset": config.dataset,
+    }
+    path = cache / f"references-s{config.seed}.json"
+    if path.is_file():
+        done = json.loads(path.read_text())
+        if done["config"] == key:
+            return done["metrics"]
+    pairs = ex.cap_pairs(
+        task.pairs[config.eval_split], config.max_eval_pairs, config.seed
+    )
+    rows = {
+        "raw features": ex.evaluate(
+            raw_feature_embeddings(task.data[task.target].x), pairs
+        ),
+        "Pixie (walk counts)": pixie_metrics(
+            task.data,
+            pairs,
+            target=task.target,
+            contexts=task.contexts,
+            seed=config.seed,
+            **pixie,
+        ),
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"config": key, "metrics": rows}, indent=1))
+    tmp.replace(path)
+    return rows
 
 
 def aggregate(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -69,7 +124,9 @@ def write_csv(results: dict, path: Path) -> None:
     lines = [",".join(["model", *ex.METRIC_COLUMNS])]
     for name, row in results.items():
         cells = [
-            f"{fmt(row[c]['mean'], c)} ± {fmt(row[c]['std'], c)}"
+            "N/A"
+            if c not in row
+            else f"{fmt(row[c]['mean'], c)} ± {fmt(row[c]['std'], c)}"
             if isinstance(row[c], dict)
             else fmt(row[c], c)
             for c in ex.METRIC_COLUMNS
@@ -89,7 +146,14 @@ def plot(results: dict, path: Path, metrics=("MRR", "REC@10", "JAC")) -> None:
     for ax, metric in zip(axes, metrics, strict=True):
         means = [results[m][metric]["mean"] for m in names]
         stds = [results[m][metric]["std"] for m in names]
-        colors = ["#d62728" if m.startswith("multisage") else "#7f7f7f" for m in names]
+        colors = [
+            "#d62728"
+            if m.startswith("multisage")
+            else "#1f77b4"
+            if m in REFERENCES
+            else "#7f7f7f"
+            for m in names
+        ]
         ax.bar(names, means, yerr=stds, color=colors, capsize=3)
         ax.set_title(metric)
         ax.tick_params(axis="x", rotation=45)
@@ -119,6 +183,22 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument(
         "--eval-pairs", type=int, default=0, help="cap on test pairs scored (0: all)"
+    )
+    ap.add_argument(
+        "--pixie-walks",
+        type=int,
+        default=3000,
+        help="Pixie reference: walks per query and context type (chosen on the "
+        "validation pairs among 100, 1000, 3000, 10000 by MRR per CPU time)",
+    )
+    ap.add_argument(
+        "--pixie-traversals", type=int, default=3, help="Pixie: traversals per walk"
+    )
+    ap.add_argument(
+        "--pixie-termination",
+        type=float,
+        default=0.5,
+        help="Pixie: termination probability after a traversal",
     )
     ap.add_argument("--no-aggregate", action="store_true", help="only run")
     args = ap.parse_args(argv)
@@ -162,11 +242,19 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
 
     results = {m: aggregate(runs) for m, runs in per_model.items()}
-    # Reference point: cosine ranking of the raw title features, no training.
+    # Non-learned references, once per seed on the same evaluation pairs.
+    pixie = {
+        "num_walks": args.pixie_walks,
+        "num_traversals": args.pixie_traversals,
+        "termination_prob": args.pixie_termination,
+    }
     task = task or ex.load_task(base)
-    feats = task.data[task.target].x
-    test = ex.cap_pairs(task.pairs["test"], args.eval_pairs, 0)
-    raw_features = ex.evaluate(torch.nn.functional.normalize(feats, dim=-1), test)
+    refs = [
+        reference_rows(task, ex.RunConfig(**{**vars(base), "seed": s}), pixie, cache)
+        for s in args.seeds
+    ]
+    for name in REFERENCES:
+        results[name] = aggregate([r[name] for r in refs])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -175,17 +263,25 @@ def main(argv: list[str] | None = None) -> dict:
         "negatives": args.negatives,
         "seeds": args.seeds,
         "seconds_per_run": {m: statistics.fmean(s) for m, s in seconds.items()},
-        "split": "test",
-        "raw_features": raw_features,
+        "split": base.eval_split,
+        "references": {
+            "raw features": "cosine of the L2-normalized input features",
+            "Pixie (walk counts)": {"walks_per_context": pixie, "seed": "run seed"},
+        },
     }
     (out / f"{args.name}.json").write_text(
         json.dumps({**results, "_meta": meta}, indent=2)
     )
-    print(ex.format_table({**results, "(raw features)": raw_features}))
-    write_csv(
-        {**results, "raw features (no training)": raw_features},
-        out / f"{args.name}.csv",
+    nan = {"mean": float("nan"), "std": float("nan")}
+    print(
+        ex.format_table(
+            {
+                m: {c: r.get(c, nan) for c in ex.METRIC_COLUMNS}
+                for m, r in results.items()
+            }
+        )
     )
+    write_csv(results, out / f"{args.name}.csv")
     try:
         plot(results, out / f"{args.name}.png")
         docs_static = ROOT / "docs" / "_static"

@@ -336,8 +336,10 @@ def test_dblp_comparison_caches_runs_and_aggregates(dblp_dir, tmp_path):
     argv += ["--cache", str(tmp_path / "cache"), "--name", "cmp"]
     comparison.main([*argv, "--seeds", "1", "--no-aggregate"])
     assert (tmp_path / "cache" / "multisage-3-s1.json").is_file()
+    argv += ["--pixie-walks", "20"]
     results = comparison.main([*argv, "--seeds", "0", "1"])
-    assert set(results) == {"text", "multisage-3"}
+    refs = ["raw features", "Pixie (walk counts)"]
+    assert list(results) == ["text", "multisage-3", *refs]
     mrr = results["text"]["MRR"]
     assert 0 <= mrr["mean"] <= 1 and mrr["std"] >= 0
     saved = json.loads((tmp_path / "out" / "cmp.json").read_text())
@@ -345,8 +347,34 @@ def test_dblp_comparison_caches_runs_and_aggregates(dblp_dir, tmp_path):
     assert (tmp_path / "out" / "cmp.png").is_file()
     rows = (tmp_path / "out" / "cmp.csv").read_text().splitlines()
     assert rows[0].split(",")[:3] == ["model", "MRR", "REC@1"]
-    assert [r.split(",")[0] for r in rows[1:]] == [
-        "text",
-        "multisage-3",
-        "raw features (no training)",
-    ]
+    assert [r.split(",")[0] for r in rows[1:]] == ["text", "multisage-3", *refs]
+    assert rows[-1].split(",")[4] == "N/A"  # DC+: Pixie has no embeddings
+
+    # The references: computed per seed on the run's pairs, cached, and equal
+    # to the library functions called directly.
+    from pyg_multisage import experiment as ex
+    from pyg_multisage.references import pixie_metrics, raw_feature_embeddings
+
+    assert (tmp_path / "cache" / "references-s1.json").is_file()
+    task = ex.load_task(
+        ex.RunConfig(dataset="dblp", raw_dir=str(dblp_dir), root=str(tmp_path / "dblp"))
+    )
+    raw, pix = [], []
+    for seed in (0, 1):
+        pairs = ex.cap_pairs(task.pairs["test"], 50, seed)
+        raw.append(ex.evaluate(raw_feature_embeddings(task.data["paper"].x), pairs))
+        pix.append(
+            pixie_metrics(
+                task.data,
+                pairs,
+                target="paper",
+                contexts=["venue", "term"],
+                num_walks=20,
+                seed=seed,
+            )  # fmt: skip
+        )
+    for got, runs in ((results[refs[0]], raw), (results[refs[1]], pix)):
+        assert set(got) == set(runs[0])
+        for key, cell in got.items():
+            assert cell["mean"] == pytest.approx((runs[0][key] + runs[1][key]) / 2)
+    assert saved["Pixie (walk counts)"]["MRR"] == results[refs[1]]["MRR"]
