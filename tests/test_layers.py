@@ -23,7 +23,7 @@ LAYERS = [
     ("loader",),
     ("nn",),
     ("losses",),
-    ("metrics",),
+    ("metrics", "references"),
     ("tasks",),
     ("checkpoint", "train"),
     ("datasets",),
