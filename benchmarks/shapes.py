@@ -522,8 +522,8 @@ def main() -> None:
             print(
                 format_table([r for r in rows if r["shape"] == shape]), file=sys.stderr
             )
+            save(args, rows, probes)  # after every shape: a crash keeps the rest
     print(format_table(rows))
-    save(args, rows, probes)
     out = Path(args.out)
     print(f"saved {out} and {out.with_suffix('.png')}")
 
