@@ -28,7 +28,9 @@ split or seed order.
 
 **Performance.** Hops are latency-bound random reads. The kernel advances
 :data:`LANES` walks of one seed in lockstep, one hop at a time over all lanes,
-so that the reads of independent walks overlap; visit counters and dominant
+so that the reads of independent walks overlap (each lane prefetches the
+CSR row its next hop reads as soon as it knows the node, so the row reads of
+all lanes are in flight together); visit counters and dominant
 context state are per-thread scratch rows (``int32``, allocated once per call
 with ``np.zeros``, so untouched pages cost nothing) reused across all seeds a
 thread handles and reset through the touched list, never by scanning all
@@ -58,6 +60,7 @@ from pyg_multisage._checks import (
 from pyg_multisage.graph import CSR, HeteroCSR
 from pyg_multisage.sampling._threads import num_threads as _num_threads
 from pyg_multisage.sampling._topk import select_topk_index
+from pyg_multisage.sampling.ppr import _prefetch
 from pyg_multisage.sampling.rng import next_state, randint, stream, uniform
 from pyg_multisage.sampling.table import NeighborTable
 
@@ -255,6 +258,8 @@ def _walk_kernel(seeds, tc, ct, cfg, scratch, out):
                         mid[lane] = c
                         if c < 0:
                             live[lane] = False
+                        else:  # start the next hop's row read of every lane now
+                            _prefetch(ptr_ct, c)
                     # Hop 2 of all lanes: back to a target node.
                     for lane in range(nl):
                         if not live[lane]:
@@ -266,6 +271,7 @@ def _walk_kernel(seeds, tc, ct, cfg, scratch, out):
                             live[lane] = False
                             continue
                         cur[lane] = u
+                        _prefetch(ptr_tc, u)  # the next traversal's first row
                         if first[lane] < 0:
                             first[lane] = mid[lane]
                         if every_traversal and u != v:
