@@ -262,13 +262,37 @@ def _resume_config(args: argparse.Namespace) -> ex.RunConfig:
     return config
 
 
+#: RunConfig settings named by their ``train`` flag in error messages.
+_FLAG_OF = {
+    "num_negatives": "--negatives",
+    "batch_size": "--batch-size",
+    "num_walks": "--num-walks",
+    "num_neighbors": "--num-neighbors",
+    "eval_every": "--eval-every",
+    "checkpoint_every": "--checkpoint-every",
+    "steps": "--steps",
+    "lr": "--lr",
+}
+
+
+def _run_config(**kw) -> ex.RunConfig:
+    """:class:`experiment.RunConfig`, its errors naming the ``train`` flag."""
+    try:
+        return ex.RunConfig(**kw)
+    except ValueError as err:
+        name = str(err).split(" ", 1)[0]
+        if name in _FLAG_OF:
+            raise CLIError(f"{_FLAG_OF[name]}: {err}") from None
+        raise
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         config = _resume_config(args)
         out = config.output_dir
     else:
         out = args.out or f"runs/{args.dataset}-{args.model}-s{args.seed}"
-        config = ex.RunConfig(
+        config = _run_config(
             dataset=args.dataset,
             model=args.model,
             root=args.root,
@@ -404,6 +428,8 @@ def load_tables(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise CLIError(f"--load {path}: no such file")
     not_tables = f"--load {path}: not a table file written by 'pyg-multisage sample'"
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise CLIError(f"{not_tables} (not a torch file)")
     try:
         obj = torch.load(path, weights_only=True)
     except pickle.UnpicklingError as err:
