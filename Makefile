@@ -18,15 +18,43 @@ ifneq ($(strip $(PYG_MULTISAGE_DBLP)),)
 export PYG_MULTISAGE_DBLP
 endif
 
+# The [sparse] extra (torch_scatter, torch_sparse) is compiled code matched to
+# one torch build. When $(WHEELS) holds wheels built for $(TORCH_SPEC), every
+# `make install/test` installs them from there (binary only, no index build,
+# a few seconds); without the folder nothing is built unless asked:
+# `make test SPARSE=1` builds them from source (~25 minutes on 2 cores).
+WHEELS ?= ../shared/wheels
+SPARSE ?= 0
+SPARSE_PINS := torch_scatter==2.1.2 torch_sparse==0.6.18
+SPARSE_WHEELS := $(wildcard $(WHEELS)/torch_scatter-*.whl $(WHEELS)/torch_sparse-*.whl)
+ifneq ($(SPARSE_WHEELS),)
+SPARSE_STAMP := $(VENV)/.sparse-wheels
+else ifeq ($(SPARSE),1)
+SPARSE_STAMP := $(VENV)/.sparse-source
+else
+SPARSE_STAMP :=
+endif
+
 .PHONY: install demo test lint format docs bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test,plot,parquet]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test,plot,ray,ann,parquet]"
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The stamps depend on the wheel files, so new wheels are installed too.
+$(VENV)/.sparse-wheels: $(STAMP) $(SPARSE_WHEELS)
+	$(BIN)/python -m pip install -q --disable-pip-version-check \
+		--find-links $(WHEELS) --only-binary torch_scatter,torch_sparse $(SPARSE_PINS)
+	@touch $@
+
+$(VENV)/.sparse-source: $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check \
+		--no-build-isolation $(SPARSE_PINS)
+	@touch $@
+
+install: $(STAMP) $(SPARSE_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m pyg_multisage.demo
@@ -39,7 +67,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix pyg_multisage tests examples benchmarks docs
 	$(BIN)/ruff format pyg_multisage tests examples benchmarks docs
 
-test: lint
+test: lint $(SPARSE_STAMP)
 	$(BIN)/python -m pytest -q
 
 docs: $(STAMP)

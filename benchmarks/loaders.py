@@ -7,12 +7,23 @@ pin–board graph (pins through boards), at batch size 1024:
   PPRNeighbors run once beforehand),
 * the on-the-fly ContextualWalkSampler and PPRSampler,
 
-each with num_workers 0 and 2: batches/s and seeds/s; and, measured in
-process, the time split between the "kernel" (the sampler's neighbor step:
-the Numba kernel on the fly, the gather of stored rows when precomputed) and
-PyG batch assembly (re-indexing + PyG's filtering: feature slicing, edge
-attributes, local context). Prints a table and saves
+* and, as the peer, PyG's ``NeighborLoader`` (torch_sparse's sampler; no
+  pyg-lib) on the same graph, seeds and batch size, one hop, fan-out 10 on
+  every edge type into the target (= our ``num_neighbors``; DBLP: authors,
+  venue, terms of a paper; pin–board: boards of a pin),
+
+each with num_workers 0 and 2: batches/s, seeds/s and edges into the seeds
+per seed; and, measured in process, the time split between the "kernel" (the
+sampler's neighbor step: the Numba kernel on the fly, the gather of stored
+rows when precomputed, NeighborSampler's ``sample_from_nodes`` — sampling
+and re-indexing in C++ — for the peer) and PyG batch assembly (our
+re-indexing + PyG's filtering: feature slicing, edge attributes, local
+context; PyG's filtering alone for the peer). All loaders run round-robin in
+one process. Prints a table with the ratios to NeighborLoader and saves
 benchmarks/results/loaders.json.
+
+Graphs: DBLP from $PYG_MULTISAGE_DBLP; the standard pin–board graph written
+by make_pinboard.py from $PYG_MULTISAGE_PEERS (default ../shared/peers).
 
 Usage: python benchmarks/loaders.py [--batches 8] [--batch-size 1024]
 """
@@ -21,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,7 +41,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch_geometric
 from torch_geometric.data import HeteroData
+from torch_geometric.loader import NeighborLoader
 from tqdm.auto import tqdm
 
 from pyg_multisage.loader import ImportanceNeighborLoader
@@ -56,8 +70,13 @@ def dblp() -> HeteroData:
 def pinboard() -> HeteroData:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "pinboard.npz"
+        default = ROOT.parent / "shared/peers"
+        peers = Path(os.environ.get("PYG_MULTISAGE_PEERS", default))
+        script = peers / "make_pinboard.py"
+        if not script.is_file():
+            sys.exit(f"{script} not found; set PYG_MULTISAGE_PEERS")
         subprocess.run(
-            [sys.executable, str(ROOT.parent / "shared/peers/make_pinboard.py"), path],
+            [sys.executable, str(script), path],
             check=True,
             capture_output=True,
         )
@@ -89,20 +108,27 @@ GRAPHS = {
     ),
 }
 WALK = dict(num_walks=100, walk_length=3, restart_prob=0.5, num_neighbors=10, seed=0)
+FANOUT = WALK["num_neighbors"]  # NeighborLoader's one-hop fan-out per edge type
+PEER = "PyG NeighborLoader"
 
 
-def split(loader: ImportanceNeighborLoader, batches: list[torch.Tensor]) -> dict:
+def split(loader, batches: list[torch.Tensor]) -> dict:
     """In-process time split (median per batch) of kernel (neighbor step)
     and assembly."""
     sampler = loader.node_sampler
+    peer = isinstance(loader, NeighborLoader)
     kernel, assembly = [], []
     for idx in batches:
         inp = loader.input_data[idx]
         t0 = time.perf_counter()
-        gathered = sampler._gather(inp.input_type, inp.node)
+        if peer:  # sampling + re-indexing (C++), then PyG's filtering
+            out = sampler.sample_from_nodes(inp)
+        else:
+            gathered = sampler._gather(inp.input_type, inp.node)
         t1 = time.perf_counter()
-        out = assemble({inp.input_type: inp.node}, gathered)
-        out.metadata = (inp.input_id, None)
+        if not peer:
+            out = assemble({inp.input_type: inp.node}, gathered)
+            out.metadata = (inp.input_id, None)
         loader.filter_fn(out)
         t2 = time.perf_counter()
         kernel.append(t1 - t0)
@@ -112,15 +138,33 @@ def split(loader: ImportanceNeighborLoader, batches: list[torch.Tensor]) -> dict
     return dict(kernel_ms=1e3 * k, assembly_ms=1e3 * a, assembly_share=a / (k + a))
 
 
-def throughput(loader: ImportanceNeighborLoader, num_batches: int) -> dict:
+def edges_into_seeds(batch: HeteroData, target: str) -> int:
+    """Sampled edges whose ego is a seed (the one-hop neighborhoods)."""
+    n = int(batch[target].batch_size)
+    return sum(
+        int((store.edge_index[1] < n).sum())
+        for et, store in batch.edge_items()
+        if et[2] == target and "edge_index" in store
+    )
+
+
+def throughput(loader, num_batches: int) -> dict:
     it = iter(loader)
     next(it)  # worker start-up and first batch excluded
+    target = loader.input_data.input_type
     t0 = time.perf_counter()
-    seeds = 0
+    seeds = edges = 0
     for _ in range(num_batches):
-        seeds += next(it)[loader.input_data.input_type].batch_size
+        batch = next(it)
+        seeds += batch[target].batch_size
+        edges += edges_into_seeds(batch, target)
     dt = time.perf_counter() - t0
-    return dict(batches_per_s=num_batches / dt, seeds_per_s=seeds / dt)
+    return dict(
+        batches_per_s=num_batches / dt,
+        seeds_per_s=seeds / dt,
+        ms_per_batch=1e3 * dt / num_batches,
+        edges_per_seed=edges / seeds,
+    )
 
 
 def main() -> None:
@@ -147,6 +191,7 @@ def main() -> None:
         pre = PPRNeighbors(target, g["ppr"], g["top_k"])(pre)
         precompute_s = time.perf_counter() - t0
         samplers = {
+            PEER: "neighbor_loader",
             "precomputed": None,
             "walk on the fly": ContextualWalkSampler(
                 data, target, g["context"], **WALK
@@ -159,13 +204,22 @@ def main() -> None:
         for label, sampler in tqdm(samplers.items(), desc=name):
             src = pre if sampler is None else data
             for workers in (0, 2):
-                loader = ImportanceNeighborLoader(
-                    src,
-                    (target, seeds),
-                    neighbor_sampler=sampler,
-                    batch_size=args.batch_size,
-                    num_workers=workers,
-                )
+                if sampler == "neighbor_loader":
+                    loader = NeighborLoader(
+                        data,
+                        num_neighbors=[FANOUT],  # one hop, every edge type
+                        input_nodes=(target, seeds),
+                        batch_size=args.batch_size,
+                        num_workers=workers,
+                    )
+                else:
+                    loader = ImportanceNeighborLoader(
+                        src,
+                        (target, seeds),
+                        neighbor_sampler=sampler,
+                        batch_size=args.batch_size,
+                        num_workers=workers,
+                    )
                 row = dict(graph=name, sampler=label, num_workers=workers)
                 row.update(throughput(loader, args.batches))
                 if workers == 0:
@@ -177,8 +231,15 @@ def main() -> None:
                 if sampler is None:
                     row["precompute_s"] = precompute_s
                 rows.append(row)
+    # Ratios to the peer at the same graph and worker count.
+    peer = {(r["graph"], r["num_workers"]): r for r in rows if r["sampler"] == PEER}
+    for r in rows:
+        p = peer[(r["graph"], r["num_workers"])]
+        r["x_peer_batches_per_s"] = r["batches_per_s"] / p["batches_per_s"]
+        r["x_peer_ms_per_batch"] = r["ms_per_batch"] / p["ms_per_batch"]
     header = (
-        f"{'graph':9} {'sampler':16} {'wk':>2} {'batch/s':>8} {'seeds/s':>9} "
+        f"{'graph':9} {'sampler':18} {'wk':>2} {'batch/s':>8} {'seeds/s':>9} "
+        f"{'edges/seed':>10} {'x NL b/s':>8} {'x NL ms':>7} "
         f"{'kernel ms':>9} {'assem ms':>8} {'assem %':>7}"
     )
     print(header)
@@ -191,8 +252,10 @@ def main() -> None:
                 f"{100 * r['assembly_share']:6.1f}%"
             )
         print(
-            f"{r['graph']:9} {r['sampler']:16} {r['num_workers']:>2} "
-            f"{r['batches_per_s']:8.2f} {r['seeds_per_s']:9.0f}{extra}"
+            f"{r['graph']:9} {r['sampler']:18} {r['num_workers']:>2} "
+            f"{r['batches_per_s']:8.2f} {r['seeds_per_s']:9.0f} "
+            f"{r['edges_per_seed']:10.1f} {r['x_peer_batches_per_s']:8.2f} "
+            f"{r['x_peer_ms_per_batch']:7.2f}{extra}"
         )
     out = ROOT / "benchmarks" / "results" / "loaders.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -202,8 +265,14 @@ def main() -> None:
         walk=WALK,
         dim=DIM,
         torch_threads=args.torch_threads,
+        neighbor_loader_fanout=[FANOUT],
+        torch=torch.__version__,
+        torch_geometric=torch_geometric.__version__,
+        note="x NL = ratio to PyG NeighborLoader, same graph and workers",
     )
-    out.write_text(json.dumps(dict(config=meta, rows=rows), indent=1))
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(dict(config=meta, rows=rows), indent=1))
+    tmp.replace(out)
     print(f"saved {out}")
 
 

@@ -44,7 +44,15 @@ exclude_patterns = ["_build", "snippets"]
 #: Where the generated CLI help texts go (ignored by git, read by cli.rst).
 CLI_HELP_DIR = DOCS / "_build" / "cli"
 #: ``pyg-multisage`` subcommands documented on the CLI page.
-CLI_COMMANDS = ("train", "evaluate", "embed", "sample", "related")
+CLI_COMMANDS = (
+    "train",
+    "evaluate",
+    "embed",
+    "sample",
+    "precompute",
+    "index",
+    "related",
+)
 
 
 def write_cli_help(out_dir: Path = CLI_HELP_DIR) -> list[Path]:

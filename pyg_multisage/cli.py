@@ -1,4 +1,5 @@
-"""The ``pyg-multisage`` command: train, embed, evaluate, sample, related.
+"""The ``pyg-multisage`` command: train, embed, evaluate, sample, precompute,
+related.
 
 Run ``pyg-multisage --help`` or ``pyg-multisage COMMAND --help``.
 """
@@ -31,6 +32,11 @@ Typical session:
   pyg-multisage evaluate --run runs/dblp-ms
   pyg-multisage related --run runs/dblp-ms --query 42 --context 3
   pyg-multisage embed --run runs/dblp-ms --out paper_emb.npy
+  pyg-multisage index --embeddings paper_emb.npy --out paper.faiss
+  pyg-multisage related --run runs/dblp-ms --query 42 --index paper.faiss
+
+Scaling out (docs "Scaling out"): 'precompute' and 'embed --out FOLDER' write
+Parquet shards by id range, in this process or with --ray on a Ray cluster.
 
 Datasets: 'synthetic' (planted facets, no download), 'dblp' (AMiner DBLP; raw
 files from --raw-dir, $PYG_MULTISAGE_DBLP or downloaded into --root),
@@ -133,10 +139,77 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("val", "test"), default="test")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("embed", help="embeddings of all targets to .npy/.parquet")
+    p = sub.add_parser(
+        "embed",
+        help="embeddings of all targets to .npy/.parquet or a Parquet folder",
+        description="Embeds every target of a trained run. --out FILE.npy or "
+        "FILE.parquet: one file from this process; --out FOLDER (no suffix): "
+        "Parquet shards (id, embedding) by id range, written by this process "
+        "or, with --ray, by a Ray actor pool.",
+    )
     p.add_argument("--run", required=True, help="run folder written by 'train'")
-    p.add_argument("--out", required=True, help="output file (.npy or .parquet)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help="file (.npy, .parquet) or folder")
+    p.add_argument("--batch-size", type=int, default=8192, help="ids per shard")
+    _add_ray_args(p)
+
+    p = sub.add_parser(
+        "precompute",
+        help="importance-neighbor tables of every target to Parquet shards",
+        description="Saves the graph as a memory-mappable CSR (--csr, reused "
+        "when it exists) and tabulates the importance neighbors of every "
+        "target (contextual walks, PinSage visit counts or PPR) into --out: "
+        "Parquet shards by seed range, identical whatever the number of "
+        "workers. With --ray, a Ray actor pool does the work, each actor "
+        "memory-mapping the CSR.",
+    )
+    _add_data_args(p)
+    p.add_argument(
+        "--csr", help="saved CSR folder (made if missing; not with --partitions)"
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder of Parquet shards (with --partitions: a .pt file "
+        "as 'sample' writes)",
+    )
+    p.add_argument("--sampler", choices=("walk", "pinsage", "ppr"), default="walk")
+    p.add_argument("--num-walks", type=int, default=100)
+    p.add_argument("--num-neighbors", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=4096, help="seeds per shard")
+    _add_ray_args(p)
+    p.add_argument(
+        "--partitions",
+        type=int,
+        help="cut the graph into P node-range parts, one worker per part that "
+        "memory-maps only its part (walk and pinsage samplers; tables equal "
+        "the single-process ones for any P)",
+    )
+    p.add_argument(
+        "--parts-dir",
+        help="with --partitions: folder for the parts (must not exist; default: "
+        "a temporary folder, removed afterwards)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("ray", "local"),
+        default="ray",
+        help="with --partitions: Ray actors, or workers inside this process",
+    )
+
+    p = sub.add_parser(
+        "index",
+        help="build a nearest-neighbor index (faiss HNSW) from saved embeddings",
+        description="L2-normalizes the embeddings and builds a faiss HNSW "
+        "inner-product index (scores are cosines), written atomically. "
+        "Needs the [ann] extra.",
+    )
+    p.add_argument(
+        "--embeddings", required=True, help="output of 'embed' (.npy/.parquet/folder)"
+    )
+    p.add_argument("--out", required=True, help="index file to write")
+    p.add_argument("--m", type=int, default=32, help="HNSW graph degree")
+    p.add_argument("--ef-construction", type=int, default=200)
+    p.add_argument("--ef-search", type=int, default=128, help="stored search depth")
 
     p = sub.add_parser(
         "sample",
@@ -170,7 +243,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context-type", help="context node type (default: the first)")
     p.add_argument("-k", type=int, default=10, help="how many to show")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--index",
+        help="faiss index from 'index': search it (memory-mapped) instead of "
+        "scoring every target; with --context, its candidates are re-ranked",
+    )
+    p.add_argument(
+        "--candidates",
+        type=int,
+        default=200,
+        help="with --index and --context: index candidates to re-rank",
+    )
     return parser
+
+
+def _add_ray_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ray", action="store_true", help="run on a Ray actor pool")
+    p.add_argument(
+        "--ray-address", help="a running Ray cluster (default: start a local one)"
+    )
+    p.add_argument("--workers", type=int, default=2, help="Ray actors")
+    p.add_argument(
+        "--cpus-per-worker", type=float, default=0.5, help="CPUs Ray reserves/actor"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 # ---------------------------------------------------------------------------
@@ -361,10 +457,48 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_ray_args(args: argparse.Namespace) -> None:
+    if args.workers < 1:
+        raise CLIError(f"--workers must be >= 1, got {args.workers}")
+    if args.cpus_per_worker <= 0:
+        raise CLIError(f"--cpus-per-worker must be > 0, got {args.cpus_per_worker}")
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.ray_address and not args.ray:
+        raise CLIError("--ray-address needs --ray")
+
+
+def _ray_kwargs(args: argparse.Namespace) -> dict:
+    return dict(
+        batch_size=args.batch_size,
+        ray=args.ray,
+        num_workers=args.workers,
+        cpus_per_worker=args.cpus_per_worker,
+        address=args.ray_address,
+        progress=not args.quiet,
+    )
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    _check_ray_args(args)
+    if out.suffix == "":
+        from pyg_multisage.distributed import embed_nodes, read_embedding_folder
+
+        if not (Path(args.run) / "config.json").is_file():
+            raise CLIError(f"--run {args.run} holds no config.json: not a training run")
+        embed_nodes(args.run, out, **_ray_kwargs(args))
+        ids, emb = read_embedding_folder(out)
+        print(f"saved {len(ids)} x {emb.shape[1]} embeddings to {out}/")
+        return 0
     if out.suffix not in (".npy", ".parquet"):
-        raise CLIError(f"--out must end in .npy or .parquet, got {out.name!r}")
+        raise CLIError(
+            f"--out must end in .npy or .parquet, or be a folder, got {out.name!r}"
+        )
+    if args.ray:
+        raise CLIError(
+            "--ray writes a Parquet folder: give --out a name without suffix"
+        )
     if out.suffix == ".parquet":
         try:
             import pyarrow as pa
@@ -543,6 +677,55 @@ def _names(store) -> list[str] | None:
     return None
 
 
+def _precompute_partitioned(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from pyg_multisage.distributed.partitioned import (
+        PartitionedWalkError,
+        partition_graph,
+        precompute_partitioned,
+    )
+    from pyg_multisage.graph import HeteroCSR
+
+    if args.partitions < 1:
+        raise CLIError(f"--partitions must be >= 1, got {args.partitions}")
+    if args.parts_dir and Path(args.parts_dir).exists():
+        raise CLIError(f"--parts-dir {args.parts_dir!r} exists; give a new folder")
+    config = ex.RunConfig(
+        dataset=args.dataset,
+        root=args.root,
+        raw_dir=args.raw_dir,
+        seed=args.seed,
+        synthetic=_synthetic(args),
+    )
+    task = ex.load_task(config)
+    csr = HeteroCSR.from_data(task.data)
+    with tempfile.TemporaryDirectory(prefix="pyg-multisage-parts-") as tmp:
+        parts = partition_graph(
+            csr, args.parts_dir or Path(tmp) / "parts", args.partitions
+        )
+        try:
+            tables = precompute_partitioned(
+                parts,
+                args.out,
+                target=task.target,
+                contexts=task.contexts,
+                sampler=args.sampler,
+                num_walks=args.num_walks,
+                num_neighbors=args.num_neighbors,
+                seed=args.seed,
+                engine=args.engine,
+            )
+        except (ImportError, PartitionedWalkError) as err:
+            raise CLIError(str(err)) from None
+    total = sum(t.num_edges for t in tables.values())
+    print(
+        f"saved {len(tables)} table(s), {total} neighbor entries, to {args.out} "
+        f"({args.partitions} parts, engine {args.engine})"
+    )
+    return 0
+
+
 def cmd_related(args: argparse.Namespace) -> int:
     if args.context_type is not None and args.context is None:
         raise CLIError("--context-type needs --context (a context node id)")
@@ -558,12 +741,17 @@ def cmd_related(args: argparse.Namespace) -> int:
         raise CLIError(
             f"-k must be at most {n - 1} (the other {task.target}s), got {args.k}"
         )
+    if args.candidates < 1:
+        raise CLIError(f"--candidates must be >= 1, got {args.candidates}")
     names = task.names
     label = lambda i: f"{i:>6}  {names[i]}" if names else f"{i:>6}"
-    if args.context is None:
-        emb = ex.embed_all(model, batcher, n, progress=not args.quiet)
-        title = f"related to {label(args.query)}"
-    else:
+    index = None
+    if args.index is not None:
+        from pyg_multisage.distributed import ann
+
+        index = ann.load_index(args.index, mmap=True)
+    ctype = encoder = None
+    if args.context is not None:
         encoder = model.encoder
         if not isinstance(encoder, ex.MultiSage):
             raise CLIError("--context needs a MultiSage run (--model multisage)")
@@ -575,13 +763,46 @@ def cmd_related(args: argparse.Namespace) -> int:
             raise CLIError(
                 f"--context must be a {ctype} id in [0, {nc}), got {args.context}"
             )
-        x_ctx = task.data[ctype].x[args.context]
-        emb = encoder.contextual_embedding(task.data[task.target].x, x_ctx, ctype)
+    title = f"related to {label(args.query)}"
+    if ctype is not None:
         ctx_names = _names(task.data[ctype])
         ctx_label = f"{args.context}" + (
             f" ({ctx_names[args.context]})" if ctx_names else ""
         )
-        title = f"related to {label(args.query)}\n  within {ctype} {ctx_label}"
+        title += f"\n  within {ctype} {ctx_label}"
+    if index is not None:
+        # The query's embedding, then the index's nearest ids (itself dropped).
+        with torch.no_grad():
+            q = model(batcher(torch.tensor([args.query]))).numpy()
+        want = args.k + 1 if ctype is None else max(args.candidates, args.k + 1)
+        scores, ids = ann.search(
+            index, q, min(want, index.ntotal), source=f"--index {args.index}"
+        )
+        keep = (ids[0] >= 0) & (ids[0] != args.query)
+        cand = torch.from_numpy(ids[0][keep].copy())
+        if ctype is None:
+            top = cand[: args.k].tolist()
+            shown = dict(zip(top, scores[0][keep][: args.k].tolist(), strict=True))
+        else:
+            # Re-rank the candidates by the contextual embeddings (Eq. 5).
+            x = task.data[task.target].x
+            x_ctx = task.data[ctype].x[args.context]
+            with torch.no_grad():
+                zq = encoder.contextual_embedding(x[[args.query]], x_ctx, ctype)
+                zc = encoder.contextual_embedding(x[cand], x_ctx, ctype)
+            s = zc @ zq[0]
+            order = s.argsort(descending=True)[: args.k]
+            top = cand[order].tolist()
+            shown = dict(zip(top, s[order].tolist(), strict=True))
+        print(title + f"\n  (index {args.index})")
+        for rank, i in enumerate(top, 1):
+            print(f"{rank:>3}. {shown[i]:.3f} {label(i)}")
+        return 0
+    if ctype is None:
+        emb = ex.embed_all(model, batcher, n, progress=not args.quiet)
+    else:
+        x_ctx = task.data[ctype].x[args.context]
+        emb = encoder.contextual_embedding(task.data[task.target].x, x_ctx, ctype)
     scores = emb @ emb[args.query]
     scores[args.query] = float("-inf")
     top = scores.topk(args.k).indices.tolist()
@@ -591,11 +812,94 @@ def cmd_related(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_precompute(args: argparse.Namespace) -> int:
+    if args.partitions is None:
+        return _precompute_sharded(args)
+    if args.sampler == "ppr":
+        raise CLIError("--partitions runs the walk and pinsage samplers, not ppr")
+    if args.csr:
+        raise CLIError("--csr and --partitions exclude each other")
+    return _precompute_partitioned(args)
+
+
+def _precompute_sharded(args: argparse.Namespace) -> int:
+    from pyg_multisage.distributed import TableSpec, precompute
+    from pyg_multisage.graph import HeteroCSR
+
+    _check_ray_args(args)
+    if not args.csr:
+        raise CLIError("--csr is required (the saved CSR folder, made if missing)")
+    for flag in ("num_walks", "num_neighbors"):
+        if getattr(args, flag) < 1:
+            name = "--" + flag.replace("_", "-")
+            raise CLIError(f"{name} must be >= 1, got {getattr(args, flag)}")
+    if Path(args.out).exists():
+        raise CLIError(f"--out {args.out} already exists")
+    config = ex.RunConfig(
+        dataset=args.dataset,
+        root=args.root,
+        raw_dir=args.raw_dir,
+        seed=args.seed,
+        synthetic=_synthetic(args),
+    )
+    task = ex.load_task(config)
+    csr_dir = Path(args.csr)
+    undirected = args.sampler == "ppr"
+    if not csr_dir.exists():
+        HeteroCSR.from_data(task.data, undirected=undirected).save(csr_dir)
+        print(f"saved the graph's CSR to {csr_dir}/")
+    csr = HeteroCSR.load(csr_dir)
+    if args.sampler == "ppr":
+        rels = [et for et in csr.edge_types if task.target in (et[0], et[2])]
+        top_k = {t: args.num_neighbors for t in [task.target, *task.contexts]}
+        spec = TableSpec(
+            "ppr", task.target, relation_subsets={"ctx": rels}, top_k={"ctx": top_k}
+        )
+    else:
+        contexts = task.contexts if args.sampler == "walk" else task.contexts[:1]
+        spec = TableSpec(
+            args.sampler,
+            task.target,
+            contexts,
+            num_walks=args.num_walks,
+            num_neighbors=args.num_neighbors,
+            seed=args.seed,
+        )
+    out = precompute(csr_dir, spec, args.out, **_ray_kwargs(args))
+    types = ", ".join(et[1] for et in spec.edge_types())
+    where = f"Ray ({args.workers} workers)" if args.ray else "this process"
+    print(f"saved {types} tables of every {task.target} to {out}/ ({where})")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from pyg_multisage.distributed import ann
+
+    if args.m < 2 or args.ef_construction < 2 or args.ef_search < 1:
+        raise CLIError("--m and --ef-construction must be >= 2, --ef-search >= 1")
+    try:
+        ids, vectors = ann.read_embeddings(args.embeddings)
+    except (ValueError, FileNotFoundError) as err:
+        raise CLIError(f"--embeddings: {err}") from None
+    index = ann.build_index(
+        vectors,
+        args.out,
+        ids=ids,
+        m=args.m,
+        ef_construction=args.ef_construction,
+        ef_search=args.ef_search,
+    )
+    print(f"indexed {index.ntotal} vectors of width {index.d} in {args.out}")
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "embed": cmd_embed,
     "sample": cmd_sample,
+    "precompute": cmd_precompute,
+    "index": cmd_index,
     "related": cmd_related,
 }
 
@@ -628,6 +932,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ValueError,
         TypeError,
         OSError,
+        ImportError,
+        RuntimeError,
         TrainingDiverged,
     ) as err:
         print(f"pyg-multisage {args.command}: error: {err}", file=sys.stderr)

@@ -39,11 +39,12 @@ keeps the edges of a batch that end in its seeds lives in this module.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
+from torch_geometric.typing import WITH_TORCH_SPARSE, SparseTensor
 
 #: ``(source node type, relation, destination node type)``, as in PyG.
 EdgeType = tuple[str, str, str]
@@ -138,29 +139,69 @@ def write_table(
         store.context_type = context_type
 
 
+def batch_adjacency(store: Any) -> Any:
+    """A batch edge store's adjacency: ``adj_t`` if it has one (after
+    :class:`~torch_geometric.transforms.ToSparseTensor`), else
+    ``edge_index``."""
+    return store.adj_t if "adj_t" in store else store.edge_index
+
+
+def edges_into_egos(adj: Any, num_egos: int, *per_edge: Tensor | None) -> tuple:
+    r"""Keeps only the edges into the first :obj:`num_egos` egos (a batch's
+    seeds), for a single-layer model reading a loader batch.
+
+    :obj:`adj` is a ``[2, E]`` ``edge_index`` (neighbor → ego) or a
+    :class:`torch_sparse.SparseTensor` ``adj_t`` ``[num_egos_all,
+    num_neighbors]`` as PyG's
+    :class:`~torch_geometric.transforms.ToSparseTensor` writes it (its
+    values, if any, are the edge weights). :obj:`per_edge` are ``[E]``
+    tensors in the edge order of :obj:`adj` (row-major for a
+    ``SparseTensor``) or :obj:`None`. Returns the restricted adjacency (a
+    ``SparseTensor`` stays one, narrowed to its first :obj:`num_egos` rows)
+    followed by the restricted per-edge tensors.
+    """
+    if WITH_TORCH_SPARSE and isinstance(adj, SparseTensor):
+        if adj.size(0) < num_egos:
+            raise ValueError(
+                f"the SparseTensor adjacency has {adj.size(0)} rows (egos), "
+                f"fewer than the batch's {num_egos} seeds"
+            )
+        end = int(adj.storage.rowptr()[num_egos])
+        sub = adj.narrow(0, 0, num_egos)
+        return (sub, *(None if t is None else t[:end] for t in per_edge))
+    if not isinstance(adj, Tensor) or adj.layout != torch.strided:
+        kind = "" if not isinstance(adj, Tensor) else f" {adj.layout}"
+        raise TypeError(
+            "a batch's adjacency must be an 'edge_index' [2, E] tensor or a "
+            f"torch_sparse SparseTensor 'adj_t' (got {type(adj).__name__}{kind})"
+        )
+    keep = adj[1] < num_egos
+    return (adj[:, keep], *(None if t is None else t[keep] for t in per_edge))
+
+
 def seed_edges(
     batch: HeteroData, edge_types: Iterable[EdgeType], batch_size: int
-) -> Iterator[tuple[EdgeType, Tensor, Tensor | None, Tensor | None]]:
+) -> Iterator[tuple[EdgeType, Any, Tensor | None, Tensor | None]]:
     """The importance edges of a loader batch that end in its first
     :obj:`batch_size` nodes of the ego type (the seeds), per edge type.
 
-    Yields ``(edge_type, edge_index, edge_weight, context)`` for every edge
-    type of :obj:`edge_types` present in :obj:`batch`; ``edge_weight`` and
+    Yields ``(edge_type, adjacency, edge_weight, context)`` for every edge
+    type of :obj:`edge_types` present in :obj:`batch`: the adjacency is the
+    store's ``edge_index`` (or its ``adj_t`` SparseTensor, see
+    :func:`edges_into_egos`) restricted to the seeds; ``edge_weight`` and
     ``context`` are :obj:`None` where the store has none.
     """
     for et in edge_types:
         if et not in batch.edge_types:
             continue
         store = batch[et]
-        keep = store.edge_index[1] < batch_size
-        weight = store.get("edge_weight")
-        context = store.get("context")
-        yield (
-            et,
-            store.edge_index[:, keep],
-            None if weight is None else weight[keep],
-            None if context is None else context[keep],
+        adj, weight, context = edges_into_egos(
+            batch_adjacency(store),
+            batch_size,
+            store.get("edge_weight"),
+            store.get("context"),
         )
+        yield et, adj, weight, context
 
 
 def walk_edge_types(target: str, contexts: Sequence[str]) -> list[EdgeType]:

@@ -41,12 +41,10 @@ import copy
 import csv
 import math
 import os
-import pickle
 import random
 import signal
 import threading
 import warnings
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,6 +53,14 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from pyg_multisage.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 
 __all__ = [
     "CheckpointError",
@@ -75,12 +81,6 @@ __all__ = [
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read: missing, truncated, not
-    written by :func:`save_checkpoint`, or holding objects other than tensors
-    and plain data (refused unread)."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -310,79 +310,6 @@ def warmup_cosine_schedule(
     )
 
 
-def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
-    """Writes :obj:`state` with :func:`torch.save`, atomically.
-
-    The bytes go to a temporary file in the same folder, are flushed and
-    ``fsync``-ed, and the file is then renamed over :obj:`path` with
-    :func:`os.replace` (atomic on POSIX and Windows). If anything fails
-    before the rename, the temporary file is removed and the previous
-    checkpoint at :obj:`path` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(dict(state), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:  # pragma: no cover - e.g. Windows folders
-        pass
-    return path
-
-
-def load_checkpoint(
-    path: str | os.PathLike, map_location: Any = "cpu"
-) -> dict[str, Any]:
-    """Reads a checkpoint written by :func:`save_checkpoint` with
-    ``torch.load(weights_only=True)``: tensors and plain Python data only, so
-    opening a file someone else made never runs code from it.
-
-    Raises:
-        CheckpointError: the file is missing, empty, truncated, not a
-            checkpoint, or holds other objects (refused unread).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: the checkpoint file is empty")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        if "weights_only" in str(err) or "global" in str(err).lower():
-            raise CheckpointError(
-                f"{path}: refused to load: the file holds objects other than "
-                "tensors and plain data (it was not written by pyg_multisage, "
-                "or was tampered with)"
-            ) from None
-        raise CheckpointError(f"{path}: not a readable checkpoint ({first})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint (truncated or not written by "
-            f"torch.save: {type(err).__name__}: {first})"
-        ) from None
-    if not isinstance(state, dict):
-        raise CheckpointError(
-            f"{path}: not a pyg_multisage checkpoint (holds a "
-            f"{type(state).__name__}, expected a dict)"
-        )
-    return state
-
-
 def save_curves(
     history: list[dict[str, float]], output_dir: str | os.PathLike, name: str = "curves"
 ) -> dict[str, Path]:
@@ -431,30 +358,6 @@ def save_curves(
     fig.savefig(paths["png"], dpi=100)
     plt.close(fig)
     return paths
-
-
-def _rng_state() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002
-    version, internal, gauss_next = random.getstate()
-    state = {  # plain data and tensors: readable with weights_only=True
-        "python": [version, list(internal), gauss_next],
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    keys = keys.numpy().astype(np.uint32)
-    np.random.set_state((kind, keys, pos, has_gauss, gauss))  # noqa: NPY002
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _split_losses(
@@ -585,6 +488,175 @@ class _StopSignals:
             signal.signal(sig, old)
 
 
+class _EarlyStopping:
+    """Follows ``config.monitor`` over evaluations: the best value, its step
+    and evaluation, the evaluations since without improvement, and the best
+    weights (in memory and, with an output folder, in ``best.pt``)."""
+
+    def __init__(self, config: TrainConfig, path: Path | None) -> None:
+        self.config, self.path = config, path
+        self.value: float | None = None
+        self.step: int | None = None
+        self.eval: dict[str, float] = {}
+        self.bad = 0
+        self.weights: dict[str, Tensor] | None = None
+
+    def observe(self, step: int, metrics: dict[str, float], model: nn.Module) -> bool:
+        """Records an evaluation; returns whether patience has run out."""
+        name = self.config.monitor
+        if name is None:
+            return False
+        if name not in metrics:
+            raise KeyError(
+                f"eval_fn returned no {name!r} to monitor (it returned "
+                f"{sorted(metrics)})"
+            )
+        value = metrics[name]
+        if self.value is None or value > self.value + self.config.min_delta:
+            self.value, self.step, self.eval, self.bad = value, step, metrics, 0
+            self.weights = copy.deepcopy(model.state_dict())
+            if self.path is not None:
+                save_checkpoint(self.path, {"step": step, "model": self.weights})
+            return False
+        self.bad += 1
+        return self.config.patience is not None and self.bad >= self.config.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        keys = ("value", "step", "eval", "bad")
+        return {k: getattr(self, k) for k in keys}
+
+    def load_state_dict(self, state: Mapping[str, Any], device: Any) -> None:
+        self.value, self.step = state["value"], state["step"]
+        self.eval, self.bad = dict(state["eval"]), int(state["bad"])
+        if self.step is not None and self.path is not None:
+            self.weights = load_checkpoint(self.path, map_location=device)["model"]
+
+
+class _Loop:
+    """The state of one :func:`fit` call and its steps."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        step_fn: Callable[[Any], Tensor | Mapping[str, Tensor]],
+        config: TrainConfig,
+        eval_fn: Callable[[], Mapping[str, float]] | None,
+        optimizer: torch.optim.Optimizer | None,
+        scheduler: Any | None,
+    ) -> None:
+        if config.monitor is not None and eval_fn is None:
+            raise ValueError(f"monitor={config.monitor!r} needs an eval_fn")
+        self.model, self.step_fn, self.config, self.eval_fn = (
+            model,
+            step_fn,
+            config,
+            eval_fn,
+        )
+        self.device = torch.device(config.device)
+        self.use_amp = config.amp is not None and self.device.type == "cuda"
+        if config.amp is not None and not self.use_amp:
+            warnings.warn(
+                f"amp={config.amp!r} needs a CUDA device; training on "
+                f"{self.device.type} in full precision",
+                stacklevel=4,
+            )
+        self.amp_dtype = torch.bfloat16 if config.amp == "bf16" else torch.float16
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.use_amp and config.amp == "fp16"
+        )
+        self.optimizer = optimizer or make_optimizer(model.parameters(), config)
+        self.scheduler = scheduler or warmup_cosine_schedule(
+            self.optimizer, config.warmup_steps, config.max_steps, config.min_lr_ratio
+        )
+        out = Path(config.output_dir) if config.output_dir is not None else None
+        self.out_dir = out
+        self.ckpt_path = out / CHECKPOINT_NAME if out is not None else None
+        self.history: list[dict[str, float]] = []
+        self.last_eval: dict[str, float] = {}
+        self.early = _EarlyStopping(config, out / BEST_NAME if out else None)
+        self.stopped_early = False
+        self.start = 0
+
+    def restore(self) -> None:
+        """Continues from the checkpoint in the output folder."""
+        state = load_checkpoint(self.ckpt_path, map_location=self.device)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.history = list(state["history"])
+        self.last_eval = dict(state["last_eval"])
+        self.early.load_state_dict(state["early_stopping"], self.device)
+        self.stopped_early = bool(state["stopped_early"])
+        self.start = int(state["step"])
+        set_rng_state(state["rng"])
+
+    def save(self, step: int) -> None:
+        save_checkpoint(
+            self.ckpt_path,
+            {
+                "step": step,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "history": self.history,
+                "last_eval": self.last_eval,
+                "early_stopping": self.early.state_dict(),
+                "stopped_early": self.stopped_early,
+                "rng": rng_state(),
+                "config": asdict(self.config),
+            },
+        )
+
+    def optimize(self, batch: Any, step: int) -> tuple[dict[str, float], list[str]]:
+        """One optimizer step on :obj:`batch`; the history row and the names
+        of the logged loss parts."""
+        opt, scaler = self.optimizer, self.scaler
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype, enabled=self.use_amp
+        ):
+            loss, parts = _split_losses(self.step_fn(batch))
+        if not torch.isfinite(loss.detach()).item() and not scaler.is_enabled():
+            raise TrainingDiverged(step + 1, loss.item(), self.ckpt_path)
+        scaler.scale(loss).backward()
+        row: dict[str, float] = {"step": step + 1, "lr": opt.param_groups[0]["lr"]}
+        if self.config.grad_clip is not None:
+            scaler.unscale_(opt)
+            params = [p for g in opt.param_groups for p in g["params"]]
+            norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+            row["grad_norm"] = float(norm)
+        scaler.step(opt)
+        scaler.update()
+        self.scheduler.step()
+        row["loss"] = float(loss.detach())
+        row.update(parts)
+        return row, list(parts)
+
+    def evaluate(self, done: int, row: dict[str, float]) -> None:
+        """Runs ``eval_fn`` when due at step :obj:`done` and follows the
+        monitored metric."""
+        every, last = self.config.eval_every, done == self.config.max_steps
+        if self.eval_fn is None or not (last or (every and done % every == 0)):
+            return
+        self.model.eval()
+        with torch.no_grad():
+            self.last_eval = {k: float(v) for k, v in self.eval_fn().items()}
+        self.model.train()
+        row.update({f"eval/{k}": v for k, v in self.last_eval.items()})
+        self.stopped_early = self.early.observe(done, self.last_eval, self.model)
+
+    def checkpoint_due(self, done: int, stop: _StopSignals) -> bool:
+        every = self.config.checkpoint_every
+        return self.ckpt_path is not None and (
+            done == self.config.max_steps
+            or self.stopped_early
+            or stop.signum is not None
+            or (every is not None and done % every == 0)
+        )
+
+
 def _fit(
     model: nn.Module,
     step_fn: Callable[[Any], Tensor | Mapping[str, Tensor]],
@@ -598,169 +670,51 @@ def _fit(
 ) -> TrainResult:
     from tqdm.auto import tqdm
 
-    if config.monitor is not None and eval_fn is None:
-        raise ValueError(f"monitor={config.monitor!r} needs an eval_fn")
     seed_everything(config.seed)
-    device = torch.device(config.device)
-    use_amp = config.amp is not None and device.type == "cuda"
-    if config.amp is not None and not use_amp:
-        warnings.warn(
-            f"amp={config.amp!r} needs a CUDA device; training on {device.type} "
-            "in full precision",
-            stacklevel=3,
-        )
-    amp_dtype = torch.bfloat16 if config.amp == "bf16" else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and config.amp == "fp16")
-    if optimizer is None:
-        optimizer = make_optimizer(model.parameters(), config)
-    if scheduler is None:
-        scheduler = warmup_cosine_schedule(
-            optimizer, config.warmup_steps, config.max_steps, config.min_lr_ratio
-        )
-
-    out_dir = Path(config.output_dir) if config.output_dir is not None else None
-    ckpt_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
-    best_path = out_dir / BEST_NAME if out_dir is not None else None
-    history: list[dict[str, float]] = []
-    last_eval: dict[str, float] = {}
-    # Early stopping: the best value of config.monitor, its step and eval,
-    # evaluations since, and the best weights (in memory and in best.pt).
-    best: dict[str, Any] = {"value": None, "step": None, "eval": {}, "bad": 0}
-    best_state: dict[str, Tensor] | None = None
-    stopped_early = False
-    start = 0
-    if resume and ckpt_path is not None and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, map_location=device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        history = list(state["history"])
-        last_eval = dict(state.get("last_eval", {}))
-        best = dict(state.get("best", best))
-        stopped_early = bool(state.get("stopped_early", False))
-        start = int(state["step"])
-        _set_rng_state(state["rng"])
-        if best["step"] is not None and best_path is not None:
-            best_state = load_checkpoint(best_path, map_location=device)["model"]
-
-    def checkpoint(step: int) -> None:
-        save_checkpoint(
-            ckpt_path,
-            {
-                "step": step,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "history": history,
-                "last_eval": last_eval,
-                "best": best,
-                "stopped_early": stopped_early,
-                "rng": _rng_state(),
-                "config": asdict(config),
-            },
-        )
-
-    get_batch = _batches(data, start)
+    loop = _Loop(model, step_fn, config, eval_fn, optimizer, scheduler)
+    if resume and loop.ckpt_path is not None and loop.ckpt_path.exists():
+        loop.restore()
+    get_batch = _batches(data, loop.start)
     running: dict[str, float] = {}
     bar = tqdm(
         total=config.max_steps,
-        initial=start,
+        initial=loop.start,
         disable=not config.progress,
         desc="train",
         dynamic_ncols=True,
     )
     model.train()
-    step = start
-    while step < config.max_steps and not stopped_early:
-        batch = get_batch(step)
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            loss, parts = _split_losses(step_fn(batch))
-        if not torch.isfinite(loss.detach()).item() and not scaler.is_enabled():
-            bar.close()
-            raise TrainingDiverged(step + 1, loss.item(), ckpt_path)
-        scaler.scale(loss).backward()
-        row: dict[str, float] = {
-            "step": step + 1,
-            "lr": optimizer.param_groups[0]["lr"],
-        }
-        if config.grad_clip is not None:
-            scaler.unscale_(optimizer)
-            params = [p for g in optimizer.param_groups for p in g["params"]]
-            norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-            row["grad_norm"] = float(norm)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        row["loss"] = float(loss.detach())
-        row.update(parts)
+    step = loop.start
+    with bar:
+        while step < config.max_steps and not loop.stopped_early:
+            row, parts = loop.optimize(get_batch(step), step)
+            step += 1
+            loop.evaluate(step, row)
+            loop.history.append(row)
+            a = config.smoothing
+            for k in ("loss", *parts):
+                old = running.get(k, row[k])
+                running[k] = a * old + (1 - a) * row[k]
+            post = {k: f"{v:.4g}" for k, v in running.items()}
+            post.update({k: f"{v:.4g}" for k, v in list(loop.last_eval.items())[:3]})
+            bar.set_postfix(post, refresh=False)
+            bar.update(1)
+            if loop.checkpoint_due(step, stop):
+                loop.save(step)
+            if stop.signum is not None:
+                raise TrainingInterrupted(step, loop.ckpt_path, stop.signum)
 
-        step = done = step + 1
-        last = done == config.max_steps
-        if eval_fn is not None and (
-            last or (config.eval_every is not None and done % config.eval_every == 0)
-        ):
-            model.eval()
-            with torch.no_grad():
-                last_eval = {k: float(v) for k, v in eval_fn().items()}
-            model.train()
-            row.update({f"eval/{k}": v for k, v in last_eval.items()})
-            if config.monitor is not None:
-                if config.monitor not in last_eval:
-                    raise KeyError(
-                        f"eval_fn returned no {config.monitor!r} to monitor "
-                        f"(it returned {sorted(last_eval)})"
-                    )
-                value = last_eval[config.monitor]
-                if best["value"] is None or value > best["value"] + config.min_delta:
-                    best.update(value=value, step=done, eval=last_eval, bad=0)
-                    best_state = copy.deepcopy(model.state_dict())
-                    if best_path is not None:
-                        save_checkpoint(best_path, {"step": done, "model": best_state})
-                else:
-                    best["bad"] += 1
-                    if config.patience is not None and best["bad"] >= config.patience:
-                        stopped_early = True
-        history.append(row)
-
-        a = config.smoothing
-        for k in ("loss", *parts):
-            running[k] = (
-                row[k] if k not in running else a * running[k] + (1 - a) * row[k]
-            )
-        post = {k: f"{v:.4g}" for k, v in running.items()}
-        post.update({k: f"{v:.4g}" for k, v in list(last_eval.items())[:3]})
-        bar.set_postfix(post, refresh=False)
-        bar.update(1)
-
-        if ckpt_path is not None and (
-            last
-            or stopped_early
-            or stop.signum is not None
-            or (
-                config.checkpoint_every is not None
-                and done % config.checkpoint_every == 0
-            )
-        ):
-            checkpoint(done)
-        if stop.signum is not None:
-            bar.close()
-            raise TrainingInterrupted(done, ckpt_path, stop.signum)
-    bar.close()
-
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if loop.early.weights is not None:
+        model.load_state_dict(loop.early.weights)
     curves: dict[str, Path] = {}
-    if out_dir is not None:
-        curves = save_curves(history, out_dir)
+    if loop.out_dir is not None:
+        curves = save_curves(loop.history, loop.out_dir)
     return TrainResult(
-        history,
-        last_eval,
-        ckpt_path,
+        loop.history,
+        loop.last_eval,
+        loop.ckpt_path,
         curves,
-        best_step=best["step"],
-        best_eval=dict(best["eval"]),
-        stopped_early=stopped_early,
+        best_step=loop.early.step,
+        best_eval=dict(loop.early.eval),
+        stopped_early=loop.stopped_early,
     )

@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch_geometric import EdgeIndex
-from torch_geometric.typing import WITH_TORCH_SPARSE
 from torch_geometric.utils import scatter
 
 from pyg_multisage.nn import MultiContextConv, MultiSageConv
@@ -206,9 +205,8 @@ def test_sparse_adjacency_and_edge_index_agree():
         conv(x, xc, torch.sparse_coo_tensor(size=(7, 6)).coalesce(), ctx[:0])
 
 
-@pytest.mark.skipif(not WITH_TORCH_SPARSE, reason="torch_sparse not installed")
-def test_torch_sparse_sparsetensor():  # pragma: no cover - needs torch_sparse
-    from torch_sparse import SparseTensor
+def test_torch_sparse_sparsetensor():
+    SparseTensor = pytest.importorskip("torch_sparse").SparseTensor
 
     x, xc, ei, ctx, w = tiny_graph()
     conv = MultiSageConv(5, 6, heads=2, context_channels=3)

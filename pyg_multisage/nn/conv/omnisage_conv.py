@@ -10,6 +10,7 @@ from torch import Tensor
 from torch_geometric.typing import EdgeType
 
 from pyg_multisage._checks import check_edge_index
+from pyg_multisage.nn.conv.multisage_conv import read_adjacency
 from pyg_multisage.nn.mlp import mlp
 
 
@@ -217,6 +218,7 @@ class OmniSageConv(torch.nn.Module):
                 continue
             x_src = self._features(x_dict, et[0])
             weight = None if edge_weight_dict is None else edge_weight_dict.get(et)
+            edge_index, weight = self._read_edges(et, edge_index, weight, x_src)
             self._check_edges(et, edge_index, weight, x_src.size(0), num_egos)
             eid, ego, rank = order_slots(edge_index, weight, num_egos, k)
             w = (
@@ -248,11 +250,18 @@ class OmniSageConv(torch.nn.Module):
         Args:
             x_dict (dict[str, torch.Tensor]): Node type → features.
             edge_index_dict (dict[tuple, torch.Tensor]): Neighbor edge type →
-                ``[2, E]`` edges neighbor → ego (local indices). Edge types not
-                in :obj:`num_slots` are ignored; missing ones leave their slots
-                empty.
+                ``[2, E]`` edges neighbor → ego (local indices), or a sparse
+                ``adj_t`` ``[num_egos, num_neighbors]`` (a
+                :class:`torch_sparse.SparseTensor`, or a coalesced COO / CSR
+                :obj:`torch.sparse` tensor) read in row-major order. Edge
+                types not in :obj:`num_slots` are ignored; missing ones leave
+                their slots empty.
             edge_weight_dict (dict[tuple, torch.Tensor], optional): Edge type →
-                non-negative importance scores ``[E]``. (default: :obj:`None`)
+                non-negative importance scores ``[E]`` (in row-major order
+                for a sparse adjacency). A ``SparseTensor`` with values
+                carries the scores as its values instead; giving both is an
+                error. Ties in the score keep the edge order.
+                (default: :obj:`None`)
             num_egos (int, optional): Embed the first :obj:`num_egos` nodes of
                 :obj:`ego_type` (e.g. a batch's seeds); all by default.
 
@@ -278,6 +287,24 @@ class OmniSageConv(torch.nn.Module):
                 f"in_channels[{node_type!r}]={self.in_channels[node_type]}"
             )
         return x
+
+    @staticmethod
+    def _read_edges(et, adj, weight, x_src) -> tuple[Tensor, Tensor | None]:
+        """A ``[2, E]`` edge_index from any adjacency format (a sparse
+        ``adj_t`` is read row-major, its row count taken as is), and the
+        edge weights, from a ``SparseTensor``'s values if it has any."""
+        if isinstance(adj, Tensor) and adj.layout == torch.strided:
+            return adj, weight
+        shape = adj.sizes() if hasattr(adj, "sizes") else adj.shape
+        edge_index, _, value = read_adjacency(adj, x_src.size(0), int(shape[0]))
+        if value is not None:
+            if weight is not None:
+                raise ValueError(
+                    f"edge weights of {et} given twice: as the values of its "
+                    "SparseTensor adjacency and in 'edge_weight_dict'"
+                )
+            weight = value
+        return edge_index, weight
 
     @staticmethod
     def _check_edges(et, edge_index, weight, num_src: int, num_egos: int) -> None:

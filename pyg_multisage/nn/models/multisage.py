@@ -42,7 +42,10 @@ class MultiSage(torch.nn.Module):
     context type ``c`` the edge type ``edge_types[c]`` (default
     ``(target, f'walk_via_{c}', target)``) holds ``edge_index`` (neighbor →
     ego), ``context`` (local index into ``batch[c]``, ``-1`` = none) and
-    optionally ``edge_weight``.
+    optionally ``edge_weight`` — or, after PyG's
+    :class:`~torch_geometric.transforms.ToSparseTensor`, a
+    :class:`torch_sparse.SparseTensor` ``adj_t`` (edge weights as its values)
+    with ``context`` in its row-major order, as that transform leaves it.
 
     Args:
         in_channels (int): Size of the raw target features.

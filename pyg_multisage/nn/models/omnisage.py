@@ -28,7 +28,9 @@ class OmniSage(torch.nn.Module):
     Loader batches: the seeds of type :math:`t` are the first
     ``batch[t].batch_size`` rows of ``batch[t].x``; each neighbor edge type
     of :obj:`num_slots[t]` holds ``edge_index`` (neighbor → ego, local) and
-    ``edge_weight`` (importance score, e.g. the PPR estimate).
+    ``edge_weight`` (importance score, e.g. the PPR estimate) — or, after
+    PyG's :class:`~torch_geometric.transforms.ToSparseTensor`, a
+    :class:`torch_sparse.SparseTensor` ``adj_t`` with the scores as values.
 
     Args:
         in_channels (dict[str, int]): Node type → feature size.
@@ -116,8 +118,8 @@ class OmniSage(torch.nn.Module):
         store = batch[t]
         batch_size = int(getattr(store, "batch_size", store.x.size(0)))
         edge_index_dict, edge_weight_dict = {}, {}
-        for et, edge_index, weight, _ in seed_edges(batch, conv.num_slots, batch_size):
-            edge_index_dict[et] = edge_index
+        for et, adj, weight, _ in seed_edges(batch, conv.num_slots, batch_size):
+            edge_index_dict[et] = adj
             if weight is not None:
                 edge_weight_dict[et] = weight
         x_dict = {k: v for k, v in batch.x_dict.items() if k in conv.in_channels}
