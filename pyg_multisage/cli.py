@@ -9,12 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import signal
 import sys
 import tempfile
 import threading
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -526,71 +524,15 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
-#: The ``format`` field of a table file written by ``sample``.
-TABLE_FORMAT = "pyg_multisage.neighbor_tables/1"
-_TABLE_FIELDS = ("seeds", "ptr", "neighbor", "weight", "context")
-
-
-def save_tables(path: Path, sampler: str, target: str, tables: dict) -> None:
-    """Writes neighbor tables as plain tensors (no pickled classes), so
-    :func:`load_tables` can read them with ``torch.load(weights_only=True)``."""
-    obj = {
-        "format": TABLE_FORMAT,
-        "sampler": sampler,
-        "target": target,
-        "tables": {
-            name: {f: getattr(t, f) for f in _TABLE_FIELDS}
-            for name, t in tables.items()
-        },
-    }
-    _atomic_write(path, lambda f: torch.save(obj, f))
-
-
 def load_tables(path: str | os.PathLike) -> dict:
-    """Reads a file written by :func:`save_tables` with
-    ``torch.load(weights_only=True)``: a file holding pickled objects (code)
-    is refused unread. Returns ``{"sampler", "target", "tables"}`` with
-    :class:`~pyg_multisage.sampling.NeighborTable` values.
+    """:func:`~pyg_multisage.sampling.table.load_neighbor_tables`, its
+    errors naming ``--load``."""
+    from pyg_multisage.sampling.table import TableFileError, load_neighbor_tables
 
-    Raises:
-        CLIError: the file is missing, not a torch file, refused, or not a
-            table file (e.g. a training checkpoint).
-    """
-    from pyg_multisage.sampling.table import NeighborTable
-
-    path = Path(path)
-    if not path.is_file():
-        raise CLIError(f"--load {path}: no such file")
-    not_tables = f"--load {path}: not a table file written by 'pyg-multisage sample'"
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
-        raise CLIError(f"{not_tables} (not a torch file)")
     try:
-        obj = torch.load(path, weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "weights_only" in str(err) or "global" in str(err).lower():
-            raise CLIError(
-                f"--load {path}: refused to load: it holds pickled objects other "
-                "than tensors and plain data (not written by pyg-multisage, or "
-                "tampered with)"
-            ) from None
-        raise CLIError(f"{not_tables} (not a torch file)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError):
-        raise CLIError(f"{not_tables} (not a torch file, or truncated)") from None
-    if not isinstance(obj, dict) or obj.get("format") != TABLE_FORMAT:
-        kind = (
-            "it is a training checkpoint"
-            if isinstance(obj, dict) and "model" in obj
-            else f"holds a {type(obj).__name__} without format {TABLE_FORMAT!r}"
-        )
-        raise CLIError(f"{not_tables} ({kind})")
-    try:
-        tables = {
-            name: NeighborTable(**{f: fields[f] for f in _TABLE_FIELDS})
-            for name, fields in obj["tables"].items()
-        }
-        return {"sampler": obj["sampler"], "target": obj["target"], "tables": tables}
-    except (KeyError, TypeError, AttributeError) as err:
-        raise CLIError(f"{not_tables} (damaged: {err!r})") from None
+        return load_neighbor_tables(path)
+    except TableFileError as err:
+        raise CLIError(f"--load {err}") from None
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -661,7 +603,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
             alpha=args.alpha,
             eps=args.eps,
         )
-    save_tables(out, args.sampler, task.target, tables)
+    from pyg_multisage.sampling.table import save_neighbor_tables
+
+    save_neighbor_tables(out, args.sampler, task.target, tables)
     total = sum(t.num_edges for t in tables.values())
     print(f"saved {len(tables)} table(s), {total} neighbor entries, to {out}")
     return 0
