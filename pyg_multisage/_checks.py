@@ -196,3 +196,35 @@ def check_edge_index(
             bad = lo if lo < 0 else hi
             of = f" ({size})" if size else ""
             raise ValueError(f"{name} holds {role} id {bad}, outside [0, {n}){of}")
+
+
+def check_finite(x: Tensor, name: str) -> Tensor:
+    """Refuses a float tensor holding NaN or infinite values (one pass over
+    it), naming :obj:`name` and the first bad row; other dtypes pass."""
+    if x.is_floating_point() or x.is_complex():
+        finite = torch.isfinite(x)
+        if not bool(finite.all()):
+            where = ""
+            if x.dim():
+                rows = (~finite).reshape(x.size(0), -1).any(-1).nonzero().flatten()
+                where = f" in {rows.numel()} rows (first: {int(rows[0])})"
+            raise ValueError(f"{name} holds NaN or infinite values{where}")
+    return x
+
+
+def batch_features(batch: object, node_type: object, owner: str) -> Tensor:
+    """The features ``batch[node_type].x`` of a loader batch, refusing a
+    node type the batch lacks, a store without ``x`` and non-finite values
+    (NaN features would otherwise give NaN embeddings), each with an error
+    naming :obj:`owner` and the node type."""
+    node_types = list(getattr(batch, "node_types", []))
+    if not isinstance(node_type, str) or node_type not in node_types:
+        raise ValueError(
+            f"{owner}: node type {node_type!r} is not in the batch "
+            f"(node types: {node_types})"
+        )
+    store = batch[node_type]  # type: ignore[index]
+    x = store.get("x")
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{owner}: batch[{node_type!r}] has no features 'x'")
+    return check_finite(x, f"{owner}: batch[{node_type!r}].x")

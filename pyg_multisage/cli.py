@@ -131,6 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--split", choices=("val", "test"), default="test")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="data-parallel training on N Ray Train workers (negatives "
+        "gathered across workers; resumes from --out's checkpoint); default: "
+        "one process",
+    )
+    p.add_argument(
+        "--ray-address", help="a running Ray cluster for --workers (default: local)"
+    )
 
     p = sub.add_parser("evaluate", help="metrics of a trained run on a split")
     p.add_argument("--run", required=True, help="run folder written by 'train'")
@@ -330,6 +340,7 @@ _RUN_FLAGS = (
     "dataset", "root", "raw_dir", "seed", "synthetic_size", "model", "out",
     "steps", "batch_size", "negatives", "lr", "loss", "num_walks",
     "num_neighbors", "eval_every", "checkpoint_every", "split", "overwrite",
+    "workers", "ray_address",
 )  # fmt: skip
 
 
@@ -407,23 +418,51 @@ def cmd_train(args: argparse.Namespace) -> int:
             synthetic=_synthetic(args),
         )
         _force_reload(args)
-    resume_cmd = f"pyg-multisage train --resume {out}"
-    try:
-        result = ex.run(config, resume=bool(args.resume), overwrite=args.overwrite)
-    except TrainingInterrupted as err:
-        print(f"pyg-multisage train: {err}; resume with: {resume_cmd}", file=sys.stderr)
-        return 128 + err.signum
-    except KeyboardInterrupt as err:
-        signum = getattr(err, "signum", signal.SIGINT)
-        where = ex.partial_dir(out)
-        hint = (
-            f"; the run so far is in {where}; resume with: {resume_cmd}"
-            if (where / "config.json").is_file()
-            else ""
+    if args.workers is not None or args.ray_address:
+        if args.ray_address and args.workers is None:
+            raise CLIError("--ray-address needs --workers")
+        if args.workers < 1:
+            raise CLIError(f"--workers must be >= 1, got {args.workers}")
+        if args.batch_size < args.workers:
+            raise CLIError(
+                f"--batch-size ({args.batch_size}) must be >= --workers "
+                f"({args.workers}): each worker takes a slice of every step's pairs"
+            )
+        from pyg_multisage.distributed.train import (
+            DistributedTrainingError,
+            train_distributed,
         )
-        name = signal.Signals(signum).name
-        print(f"pyg-multisage train: interrupted by {name}{hint}", file=sys.stderr)
-        return 128 + signum
+
+        try:
+            result = train_distributed(
+                config, workers=args.workers, address=args.ray_address
+            )
+        except ImportError as err:
+            raise CLIError(str(err)) from None
+        except DistributedTrainingError as err:  # the job failed, not the input
+            print(f"pyg-multisage train: {err}", file=sys.stderr)
+            return 1
+    else:
+        resume_cmd = f"pyg-multisage train --resume {out}"
+        try:
+            result = ex.run(config, resume=bool(args.resume), overwrite=args.overwrite)
+        except TrainingInterrupted as err:
+            print(
+                f"pyg-multisage train: {err}; resume with: {resume_cmd}",
+                file=sys.stderr,
+            )
+            return 128 + err.signum
+        except KeyboardInterrupt as err:
+            signum = getattr(err, "signum", signal.SIGINT)
+            where = ex.partial_dir(out)
+            hint = (
+                f"; the run so far is in {where}; resume with: {resume_cmd}"
+                if (where / "config.json").is_file()
+                else ""
+            )
+            name = signal.Signals(signum).name
+            print(f"pyg-multisage train: interrupted by {name}{hint}", file=sys.stderr)
+            return 128 + signum
     print(
         f"\n{config.dataset} / {config.model} ({config.eval_split} pairs, "
         "pool = all targets)"

@@ -56,10 +56,29 @@ def main_job(raw: Path | None, steps: int, models: list[str], seed: int = 0) -> 
         )
     print(f"\n{dataset}: test pairs ranked against all {task.target}s")
     print(ex.format_table(rows))
+    print(random_reference(task, base))
     if len(rows) >= 2:
         first, last = list(rows)[0], list(rows)[-1]
         ratio = rows[last]["MRR"] / max(rows[first]["MRR"], 1e-12)
         print(f"\nMRR {last} / {first} = {ratio:.2f}")
+
+
+def random_reference(task, config) -> str:
+    """One line with the expected MRR and REC@K of a random ranking of the
+    same pool and pairs (:func:`~pyg_multisage.metrics.random_ranking_metrics`),
+    so the table's numbers can be read against chance."""
+    from pyg_multisage import experiment as ex
+    from pyg_multisage.metrics import random_ranking_metrics
+
+    pairs = ex.cap_pairs(
+        task.pairs[config.eval_split], config.max_eval_pairs, config.seed
+    )
+    num_nodes = int(task.data[task.target].num_nodes)
+    # The pool is every target minus the query's and the positive's rows.
+    competitors = num_nodes - 1 - (pairs[0] != pairs[1]).long()
+    ref = random_ranking_metrics(competitors)
+    cells = ", ".join(f"{k} {v:.4f}" for k, v in ref.items())
+    return f"random ranking of the same {num_nodes:,} {task.target}s: {cells}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,6 +7,8 @@ r"""The evaluation metrics of MultiSage §3.1 and OmniSage §4.2.1.
   few hundred MB of scratch).
 * :func:`recall_at_k` — OmniSage's recall@k of the positive against a set of
   random negatives.
+* :func:`random_ranking_metrics` — the expected MRR and recall@K of a
+  random ranking of the same pool, the reference to read the first two by.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch import Tensor
 
 from pyg_multisage._checks import check_int, check_matrix
 
-__all__ = ["recall_at_k", "retrieval_metrics"]
+__all__ = ["random_ranking_metrics", "recall_at_k", "retrieval_metrics"]
 
 _LOW32 = (1 << 32) - 1
 _MIN64 = -(2**63)
@@ -203,6 +205,61 @@ def retrieval_metrics(
         out["JAC"] = (inter.double() / union.double()).mean().item()
     else:
         out["INT"] = out["UNI"] = out["JAC"] = float("nan")
+    return out
+
+
+def random_ranking_metrics(
+    num_competitors: int | Sequence[int] | Tensor,
+    *,
+    ks: Sequence[int] = (1, 10),
+    mrr_scale: float = 10.0,
+) -> dict[str, float]:
+    r"""The expected ``MRR`` and ``REC@K`` of :func:`retrieval_metrics` when
+    the pool is ranked at random: the reference a trained model's numbers
+    are read against.
+
+    With :math:`C` competitors (pool rows other than the excluded ones, see
+    :func:`retrieval_metrics`), a random ranking puts the positive at a rank
+    :math:`R` uniform on :math:`\{1, \dots, C + 1\}`, so
+
+    .. math::
+        \mathbb{E}[\text{MRR}] = \frac{1}{C + 1} \sum_{r=1}^{C+1}
+        \frac{1}{\lceil r / M_s \rceil}, \qquad
+        \mathbb{E}[\text{REC@}K] = \frac{\min(K, C + 1)}{C + 1},
+
+    averaged over the pairs when :math:`C` differs per pair.
+
+    Args:
+        num_competitors (int or Sequence[int] or Tensor): :math:`C`, one
+            value for all pairs or one per pair. For the pool of all ``N``
+            nodes with the query's and the positive's rows excluded it is
+            ``N - 2`` (``N - 1`` when the query is its own positive).
+        ks (Sequence[int], optional): Cut-offs of ``REC@K``.
+            (default: :obj:`(1, 10)`)
+        mrr_scale (float, optional): :math:`M_s`. (default: :obj:`10.0`)
+
+    Returns:
+        dict[str, float]: ``MRR`` and ``REC@K`` for each :math:`K`.
+    """
+    ks = tuple(check_int(k, f"ks[{i}]", 1) for i, k in enumerate(ks))
+    if not (isinstance(mrr_scale, (int, float)) and mrr_scale > 0):
+        raise ValueError(f"mrr_scale must be a positive number, got {mrr_scale}")
+    if isinstance(num_competitors, Tensor):
+        counts = num_competitors.detach().cpu().flatten().tolist()
+    elif isinstance(num_competitors, Sequence):
+        counts = list(num_competitors)
+    else:
+        counts = [num_competitors]
+    if not counts:
+        raise ValueError("num_competitors must hold at least one value")
+    counts = [check_int(c, "num_competitors", 0) for c in counts]
+    mrr: dict[int, float] = {}
+    for c in set(counts):
+        r = torch.arange(1, c + 2, dtype=torch.float64)
+        mrr[c] = (1.0 / torch.ceil(r / float(mrr_scale))).mean().item()
+    out = {"MRR": sum(mrr[c] for c in counts) / len(counts)}
+    for k in ks:
+        out[f"REC@{k}"] = sum(min(k, c + 1) / (c + 1) for c in counts) / len(counts)
     return out
 
 

@@ -169,6 +169,11 @@ class TrainConfig:
             (default: :obj:`None`)
         min_delta (float, optional): Smallest change of :obj:`monitor` that
             counts as an improvement. (default: :obj:`0.0`)
+        writes (bool, optional): Whether this process writes the checkpoint,
+            ``best.pt`` and the curves into :obj:`output_dir`. In a
+            data-parallel job every process resumes from :obj:`output_dir`
+            but only rank 0 writes (:mod:`pyg_multisage.distributed.train`).
+            (default: :obj:`True`)
     """
 
     max_steps: int
@@ -191,6 +196,7 @@ class TrainConfig:
     monitor: str | None = None
     patience: int | None = None
     min_delta: float = 0.0
+    writes: bool = True
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -515,7 +521,7 @@ class _EarlyStopping:
         if self.value is None or value > self.value + self.config.min_delta:
             self.value, self.step, self.eval, self.bad = value, step, metrics, 0
             self.weights = copy.deepcopy(model.state_dict())
-            if self.path is not None:
+            if self.path is not None and self.config.writes:
                 save_checkpoint(self.path, {"step": step, "model": self.weights})
             return False
         self.bad += 1
@@ -649,11 +655,15 @@ class _Loop:
 
     def checkpoint_due(self, done: int, stop: _StopSignals) -> bool:
         every = self.config.checkpoint_every
-        return self.ckpt_path is not None and (
-            done == self.config.max_steps
-            or self.stopped_early
-            or stop.signum is not None
-            or (every is not None and done % every == 0)
+        return (
+            self.ckpt_path is not None
+            and self.config.writes
+            and (
+                done == self.config.max_steps
+                or self.stopped_early
+                or stop.signum is not None
+                or (every is not None and done % every == 0)
+            )
         )
 
 
@@ -707,7 +717,7 @@ def _fit(
     if loop.early.weights is not None:
         model.load_state_dict(loop.early.weights)
     curves: dict[str, Path] = {}
-    if loop.out_dir is not None:
+    if loop.out_dir is not None and config.writes:
         curves = save_curves(loop.history, loop.out_dir)
     return TrainResult(
         loop.history,

@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from pyg_multisage.metrics import recall_at_k, retrieval_metrics
+from pyg_multisage.metrics import (
+    random_ranking_metrics,
+    recall_at_k,
+    retrieval_metrics,
+)
 
 
 def _unit(x):
@@ -195,3 +199,47 @@ def test_metrics_bad_input():
         retrieval_metrics(bad, x, x)
     with pytest.raises(ValueError, match="positive holds non-finite"):
         recall_at_k(x, bad * float("inf"), x, 1)
+
+
+@pytest.mark.parametrize("n, scale", [(2, 10.0), (7, 3.0), (40, 10.0)])
+def test_random_ranking_is_the_mean_over_every_rank(n, scale):
+    """Pool rows on a circle; the query is row 0 and positive p has exactly
+    p - 1 competitors above it, so the n - 1 pairs take every rank 1..n-1
+    once: their mean metrics are the expectation under a random ranking
+    with C = n - 2 competitors."""
+    angle = torch.arange(n, dtype=torch.float64) * (1.5 / n)
+    pool = torch.stack([angle.cos(), angle.sin()], 1)
+    pos = torch.arange(1, n)
+    qry = torch.zeros(n - 1, dtype=torch.long)
+    ks = (1, 3, 10)
+    got = retrieval_metrics(
+        pool[qry],
+        pool[pos],
+        pool,
+        positive_index=pos,
+        query_index=qry,
+        ks=ks,
+        mrr_scale=scale,
+    )
+    ref = random_ranking_metrics(n - 2, ks=ks, mrr_scale=scale)
+    assert set(ref) == {"MRR", "REC@1", "REC@3", "REC@10"}
+    for key, value in ref.items():
+        assert value == pytest.approx(got[key], abs=1e-12), key
+    # Per-pair counts average; a list equals its value repeated.
+    both = random_ranking_metrics(torch.tensor([n - 2, 5]), ks=ks, mrr_scale=scale)
+    five = random_ranking_metrics(5, ks=ks, mrr_scale=scale)
+    assert both["MRR"] == pytest.approx((ref["MRR"] + five["MRR"]) / 2)
+    assert random_ranking_metrics(0)["MRR"] == 1.0  # no competitor: rank 1
+
+
+def test_random_ranking_closed_form_and_bad_input():
+    ref = random_ranking_metrics(99)  # ranks 1..100, M_s = 10
+    expect = sum(1 / math.ceil(r / 10) for r in range(1, 101)) / 100
+    assert ref["MRR"] == pytest.approx(expect)
+    assert ref["REC@1"] == pytest.approx(0.01) and ref["REC@10"] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="num_competitors"):
+        random_ranking_metrics(-1)
+    with pytest.raises(ValueError, match="at least one"):
+        random_ranking_metrics([])
+    with pytest.raises(ValueError, match="ks"):
+        random_ranking_metrics(5, ks=(0,))

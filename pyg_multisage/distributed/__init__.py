@@ -1,5 +1,6 @@
 """Beyond one process: Ray-sharded precompute and batch inference,
-partitioned walks over Ray actors, and nearest-neighbor retrieval.
+partitioned walks over Ray actors, data-parallel training on Ray Train with
+negatives gathered across workers, and nearest-neighbor retrieval.
 
 Nothing here imports Ray, faiss or pyarrow until a function needs it; they
 come with the extras ``[ray]``, ``[ann]`` and ``[parquet]``, and a function

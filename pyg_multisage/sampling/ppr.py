@@ -526,7 +526,7 @@ def check_ppr_args(
             csr.check_node_type(t, "top_k key")
         elif not isinstance(t, str):
             raise TypeError(f"top_k key must be a str, got {type(t).__name__}")
-        ks[t] = check_int(k, f"top_k['{t}']", 0)
+        ks[t] = check_int(k, f"top_k['{t}']", 1)
     alpha = check_float(alpha, "alpha", 0.0, 1.0, low_open=True)
     eps = check_float(eps, "eps", 0.0, float("inf"), low_open=True)
     if eps < MIN_EPS:
@@ -569,7 +569,10 @@ def ppr_topk(
             walk follows only edges of these types, in their stored direction
             (build the :class:`HeteroCSR` with :obj:`undirected=True` and list
             both directions for an undirected walk).
-        top_k (Mapping[str, int]): :math:`k_t` per node type :math:`t`.
+        top_k (Mapping[str, int]): :math:`k_t \ge 1` per node type
+            :math:`t` (leave a type out rather than give it 0). A
+            :math:`k_t` above the number of nodes of type :math:`t` is
+            lowered to that number: every row can list at most all of them.
         alpha (float, optional): restart probability :math:`\alpha \in (0, 1]`.
             (default: :obj:`0.15`)
         eps (float, optional): push threshold :math:`\epsilon`: a node is

@@ -10,8 +10,9 @@ independently with probability
 so it keeps :math:`\min(d_u, d_{\text{target}})` edges in expectation and
 nodes with :math:`d_u \le d_{\min}` keep all of theirs. The coin of the
 :math:`j`-th edge of :math:`u` (in input order) is the :math:`j`-th draw of the
-counter-based stream ``stream(seed, u, 0)``: the mask is a pure function of
-``(seed, u, j)``, identical for any thread count.
+counter-based stream ``stream(seed, u, substream)`` (``substream`` 0 unless
+given): the mask is a pure function of ``(seed, substream, u, j)``, identical
+for any thread count.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ __all__ = ["check_prune_args", "degree_prune"]
 
 
 @numba.njit(cache=True, parallel=True)
-def _prune_kernel(indptr, alpha, d_min, d_max, seed, keep):
+def _prune_kernel(indptr, alpha, d_min, d_max, seed, substream, keep):
     """``keep[e]`` for the CSR edges: Algorithm 2, lines 2-9, per node."""
     num_src = indptr.shape[0] - 1
     for u in numba.prange(num_src):
@@ -47,7 +48,7 @@ def _prune_kernel(indptr, alpha, d_min, d_max, seed, keep):
             continue
         target = max(min(float(d) ** alpha, float(d_max)), float(d_min))
         p = min(target / d, 1.0)
-        state = stream(seed, u, 0)
+        state = stream(seed, u, substream)
         for e in range(start, end):
             state, bits = next_state(state)
             keep[e] = uniform(bits) < p
@@ -74,6 +75,7 @@ def degree_prune(
     d_min: int = 10,
     d_max: int = 10000,
     seed: int = 0,
+    substream: int = 0,
 ) -> Tensor:
     r"""Degree-based pruning of OmniSage (Appendix A.1, Algorithm 2).
 
@@ -96,6 +98,10 @@ def degree_prune(
         d_max (int, optional): cap of :math:`d_{\text{target}}`,
             ``>= d_min``. (default: :obj:`10000`)
         seed (int, optional): random seed. (default: :obj:`0`)
+        substream (int, optional): the third key of the nodes' streams, so
+            two prunings under one :obj:`seed` (e.g. of an edge type and its
+            reverse, whose node ids overlap) draw independent coins.
+            (default: :obj:`0`)
 
     Returns:
         Tensor: ``bool [E]`` keep-mask in the input's edge order (for a
@@ -104,11 +110,12 @@ def degree_prune(
     args = check_prune_args(alpha, d_min, d_max, seed)
     alpha, d_min = args["alpha"], args["d_min"]
     d_max, seed = args["d_max"], args["seed"]
+    substream = check_int(substream, "substream", 0)
 
     if isinstance(edge_index_or_csr, CSR):
         indptr = edge_index_or_csr.indptr
         keep = np.empty(edge_index_or_csr.num_edges, dtype=np.bool_)
-        _prune_kernel(indptr, alpha, d_min, d_max, seed, keep)
+        _prune_kernel(indptr, alpha, d_min, d_max, seed, substream, keep)
         return torch.from_numpy(keep)
 
     edge_index = edge_index_or_csr
@@ -129,7 +136,7 @@ def degree_prune(
     # ``indices`` maps CSR positions back to input positions.
     by_source = build_csr(src, np.arange(num_edges), num_nodes, num_edges)
     keep_sorted = np.empty(num_edges, dtype=np.bool_)
-    _prune_kernel(by_source.indptr, alpha, d_min, d_max, seed, keep_sorted)
+    _prune_kernel(by_source.indptr, alpha, d_min, d_max, seed, substream, keep_sorted)
     keep = np.empty(num_edges, dtype=np.bool_)
     keep[by_source.indices] = keep_sorted
     return torch.from_numpy(keep)

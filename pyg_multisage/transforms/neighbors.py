@@ -29,8 +29,22 @@ from pyg_multisage.sampling.walks import (
     pinsage_walk,
 )
 
-#: Seeds per kernel call; results do not depend on it (counter-based RNG).
+#: Most seeds per kernel call; results do not depend on the chunking
+#: (counter-based RNG), only how often the progress bar moves.
 CHUNK = 16384
+#: Fewest seeds per kernel call, so smaller runs stay one call per few
+#: milliseconds of work.
+MIN_CHUNK = 512
+#: Updates of the progress bar aimed at per run (between the two bounds).
+PROGRESS_STEPS = 50
+
+
+def chunk_size(num_seeds: int) -> int:
+    """Seeds per kernel call for a run over :obj:`num_seeds` seeds: about
+    ``num_seeds / PROGRESS_STEPS`` so the bar moves smoothly, within
+    ``[MIN_CHUNK, CHUNK]`` (never above :data:`CHUNK`)."""
+    steps = -(-num_seeds // PROGRESS_STEPS)
+    return max(1, min(CHUNK, max(MIN_CHUNK, steps)))
 
 
 def check_hetero(transform: BaseTransform, data: object) -> HeteroData:
@@ -73,12 +87,14 @@ def run_chunked(
     desc: str,
     progress: bool | None,
 ) -> dict[str, NeighborTable]:
-    """Runs :obj:`fn` over all seeds ``0..num_seeds-1`` in chunks (a bar
-    appears when the work takes more than a second) and concatenates rows."""
+    """Runs :obj:`fn` over all seeds ``0..num_seeds-1`` in chunks of
+    :func:`chunk_size` seeds (a bar appears when the work takes more than a
+    second and moves after every chunk) and concatenates rows."""
     parts: dict[str, list[NeighborTable]] = {}
+    step = chunk_size(num_seeds)
     with tqdm(total=num_seeds, desc=desc, delay=1.0, disable=progress is False) as bar:
-        for lo in range(0, max(num_seeds, 1), CHUNK):
-            seeds = torch.arange(lo, min(lo + CHUNK, num_seeds))
+        for lo in range(0, max(num_seeds, 1), step):
+            seeds = torch.arange(lo, min(lo + step, num_seeds))
             for key, table in fn(seeds).items():
                 parts.setdefault(key, []).append(table)
             bar.update(seeds.numel())

@@ -21,7 +21,7 @@ def _keys(src: Tensor, dst: Tensor, num_dst: int) -> Tensor:
 
 def _consistent(keys: Tensor, priority: Tensor, mask: Tensor) -> Tensor:
     """Every edge takes the decision of the edge of lowest :obj:`priority`
-    sharing its (pair) key, so copies and reverses agree."""
+    sharing its key, so duplicate copies agree."""
     if keys.numel() == 0:
         return mask
     uniq, inv = torch.unique(keys, return_inverse=True)
@@ -31,6 +31,17 @@ def _consistent(keys: Tensor, priority: Tensor, mask: Tensor) -> Tensor:
     first = torch.full((uniq.numel(),), perm.numel(), dtype=torch.long)
     first.scatter_reduce_(0, inv, rank, "amin")
     return mask[perm[first][inv]]
+
+
+def _all_by_key(keys: Tensor, mask: Tensor) -> Tensor:
+    """Every edge is kept iff every edge sharing its (pair) key is kept: the
+    logical AND of the endpoints' decisions."""
+    if keys.numel() == 0:
+        return mask
+    uniq, inv = torch.unique(keys, return_inverse=True)
+    ok = torch.ones(uniq.numel(), dtype=torch.long)
+    ok.scatter_reduce_(0, inv, mask.long(), "amin")
+    return ok[inv].bool()
 
 
 def find_reverse(
@@ -77,17 +88,22 @@ class DegreePrune(BaseTransform):
     (see :func:`pyg_multisage.sampling.degree_prune`), on every (or the named)
     edge types; every edge attribute is filtered alike.
 
-    Reverse edges stay consistent: an edge and its reverse are kept or dropped
-    together. For an edge type and its reverse (``(dst, 'rev_' + rel, src)``,
-    or the only edge type from ``dst`` to ``src``) the edge type met first
-    decides with its source nodes' degrees and the reverse edge ``(v, u)``
-    follows (the first stored copy of) ``(u, v)``; reverse edges without a
-    counterpart decide on their own. Within a relation between nodes of one
-    type (e.g. an undirected citation graph storing both directions) the pair
-    :math:`\{u, v\}` follows the decision for the first stored edge from
-    :math:`\min(u, v)` to :math:`\max(u, v)` when there is one. Duplicate
-    edges share one decision. Nodes are never removed (:math:`N_s` only matters
-    for isolated nodes, which PyG keeps).
+    Edges between two nodes are pruned by both endpoints, each with its own
+    degree, as Algorithm 2 does on the undirected graph: an edge
+    :math:`(u, v)` whose reverse :math:`(v, u)` is stored too (in the reverse
+    edge type ``(dst, 'rev_' + rel, src)`` or the only edge type from ``dst``
+    to ``src``, or in the same relation between nodes of one type) is kept iff
+    :math:`u` keeps it among its :math:`d_u` out-edges *and* :math:`v` keeps
+    it among its :math:`d_v`, and then both copies are kept. An edge and its
+    reverse are thus kept or dropped together, the result does not depend on
+    the order of the edge types, and a hub of degree :math:`d` linked to
+    leaves of degree :math:`\le d_{\min}` keeps about :math:`d^{\alpha}` edges
+    whichever side is listed first. Edges without a stored reverse are decided
+    by their source alone; duplicate edges share one decision. The two sides
+    of a pair of edge types draw from independent streams (``substream`` 0
+    for the side whose source type sorts first, 1 for the other). Nodes are
+    never removed (:math:`N_s` only matters for isolated nodes, which PyG
+    keeps).
 
     Args:
         alpha (float, optional): the degree exponent. (default: :obj:`0.86`)
@@ -129,7 +145,7 @@ class DegreePrune(BaseTransform):
         self.edge_types = None if edge_types is None else [tuple(e) for e in edge_types]
         self.progress = progress
 
-    def _mask(self, edge_index: Tensor, num_src: int) -> Tensor:
+    def _mask(self, edge_index: Tensor, num_src: int, substream: int = 0) -> Tensor:
         return degree_prune(
             edge_index,
             num_src,
@@ -137,15 +153,20 @@ class DegreePrune(BaseTransform):
             d_min=self.d_min,
             d_max=self.d_max,
             seed=self.seed,
+            substream=substream,
         )
 
     def _symmetric_mask(self, edge_index: Tensor, num_nodes: int) -> Tensor:
+        """One relation between nodes of one type: the pair ``{u, v}`` is
+        kept iff ``u`` keeps ``(u, v)`` and ``v`` keeps ``(v, u)`` (each
+        side's stored copies share the first copy's decision)."""
         mask = self._mask(edge_index, num_nodes)
         src, dst = edge_index[0], edge_index[1]
         lo, hi = torch.minimum(src, dst), torch.maximum(src, dst)
-        num_edges = src.numel()
-        priority = (src > dst).long() * num_edges + torch.arange(num_edges)
-        return _consistent(_keys(lo, hi, num_nodes), priority, mask)
+        pair = _keys(lo, hi, num_nodes)
+        side = (src > dst).long()
+        mask = _consistent(pair * 2 + side, torch.arange(src.numel()), mask)
+        return _all_by_key(pair, mask)
 
     def forward(self, data: HeteroData | Data) -> HeteroData | Data:
         if isinstance(data, Data):
@@ -188,18 +209,20 @@ class DegreePrune(BaseTransform):
                 if src_t == dst_t:
                     _apply(data[et], self._symmetric_mask(ei, data[src_t].num_nodes))
                     continue
-                mask = self._mask(ei, data[src_t].num_nodes)
+                n_dst = data[dst_t].num_nodes
+                first = src_t < dst_t  # this side draws substream 0
+                mask = self._mask(ei, data[src_t].num_nodes, 0 if first else 1)
+                keys = _keys(ei[0], ei[1], n_dst)
+                mask = _consistent(keys, torch.arange(keys.numel()), mask)
                 rev = find_reverse(et, data.edge_types)
                 if rev is not None and rev not in done:
                     done.add(rev)
                     rei = data[rev].edge_index
-                    rmask = self._mask(rei, data[dst_t].num_nodes)
-                    n_dst = data[dst_t].num_nodes
-                    keys = torch.cat(
-                        [_keys(ei[0], ei[1], n_dst), _keys(rei[1], rei[0], n_dst)]
-                    )
-                    both = _consistent(
-                        keys, torch.arange(keys.numel()), torch.cat([mask, rmask])
+                    rmask = self._mask(rei, n_dst, 1 if first else 0)
+                    rkeys = _keys(rei[1], rei[0], n_dst)
+                    rmask = _consistent(rkeys, torch.arange(rkeys.numel()), rmask)
+                    both = _all_by_key(
+                        torch.cat([keys, rkeys]), torch.cat([mask, rmask])
                     )
                     mask, rmask = both[: mask.numel()], both[mask.numel() :]
                     _apply(data[rev], rmask)

@@ -142,3 +142,19 @@ def test_embed_places_rows_by_global_id_and_restores_mode():
     assert embed(model, [], "item", 3, out_channels=4).shape == (3, 4)
     with pytest.raises(ValueError, match="num_nodes"):
         embed(model, [b1], "item", num_nodes=-1)
+
+
+@pytest.mark.parametrize("name", ["text", "pinsage", "gat", "han"])
+def test_baselines_refuse_nan_features_and_unknown_target(name):
+    model = make(name)
+    bad = batch()
+    bad["item"].x[3, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"batch\['item'\]\.x holds NaN.*first: 3"):
+        model(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        embed(model, [bad], "item")
+    other = batch()
+    other["thing"].x = other["item"].x
+    del other["item"]
+    with pytest.raises(ValueError, match=r"node type 'item' is not in the batch"):
+        model(other)

@@ -83,13 +83,41 @@ def test_multisage_three_context_types_and_missing_store():
     batch = multisage_batch([0, 1], keyword=True)
     out = model(batch)
     assert out.shape == (2, 8) and torch.isfinite(out).all()
-    # A batch without any keyword edges/nodes still works.
-    assert torch.isfinite(model(multisage_batch([0, 1]))).all()
+    # A batch whose keyword edge type exists but is empty still works ...
+    empty = multisage_batch([0, 1])
+    empty[KW_ET].edge_index = torch.empty(2, 0, dtype=torch.long)
+    empty[KW_ET].context = torch.empty(0, dtype=torch.long)
+    assert torch.isfinite(model(empty)).all()
+    # ... one without the keyword node type and edge type is misconfigured.
+    with pytest.raises(ValueError, match="context type 'keyword' is in neither"):
+        model(multisage_batch([0, 1]))
     with pytest.raises(ValueError, match="context_type"):
         model.contextual_embedding(batch["paper"].x, batch["venue"].x[0])
     del batch[KW_ET].context
     with pytest.raises(ValueError, match="no 'context'"):
         model(batch)
+
+
+def test_multisage_refuses_unknown_types_and_nan_features():
+    batch = multisage_batch([0, 1])
+    model = MultiSage(10, {"venue": 7}, out_channels=8, hidden_channels=())
+    typo = MultiSage(10, {"venu": 7}, out_channels=8, hidden_channels=())
+    with pytest.raises(ValueError, match=r"'venu' is in neither.*'venue'"):
+        typo(batch)  # used to give the output of a graph-less model
+    nope = MultiSage(10, {"venue": 7}, 8, hidden_channels=(), target="nope")
+    with pytest.raises(ValueError, match=r"MultiSage: node type 'nope' is not in"):
+        nope(batch)
+    assert torch.isfinite(model(batch)).all()
+    bad = batch.clone()
+    bad["paper"].x[4, 2] = float("nan")  # a neighbor row
+    with pytest.raises(ValueError, match=r"batch\['paper'\]\.x holds NaN.*first: 4"):
+        model(bad)
+    bad = batch.clone()
+    bad["venue"].x[1, 0] = float("inf")
+    with pytest.raises(ValueError, match=r"batch\['venue'\]\.x holds NaN or inf"):
+        model(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        model.embed([bad], progress=False)
 
 
 def test_multisage_embed_over_loader():
@@ -177,6 +205,23 @@ def test_omnisage_forward_and_embed():
     assert torch.allclose(emb[[10, 11]], model.eval()(batch), atol=1e-6)
     with pytest.raises(KeyError, match="user"):
         model(batch, "user")
+
+
+def test_omnisage_refuses_missing_edge_types_and_nan_features():
+    model = make_omnisage()
+    batch = omnisage_batch()
+    missing = batch.clone()
+    del missing[BOARD_PIN]
+    with pytest.raises(ValueError, match=r"lacks the neighbor edge types.*ppr_board"):
+        model(missing)
+    empty = batch.clone()  # present but empty: legitimate, slots stay empty
+    empty[BOARD_PIN].edge_index = torch.empty(2, 0, dtype=torch.long)
+    empty[BOARD_PIN].edge_weight = torch.empty(0)
+    assert torch.isfinite(model(empty)).all()
+    bad = batch.clone()
+    bad["board"].x[2, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"OmniSage: batch\['board'\]\.x holds NaN"):
+        model(bad)
 
 
 def test_omnisage_feature_encoders():

@@ -151,3 +151,18 @@ def test_bad_input():
         OmniSageConv({"pin": 6}, 8, "pin", {("pin", "r", "board"): 2})
     with pytest.raises(ValueError, match="divisible"):
         OmniSageConv({"pin": 6}, 8, "pin", {PIN: 2}, hidden_channels=10, heads=3)
+
+
+def test_slots_for_absent_edge_types_are_refused():
+    conv = make_conv()
+    x, ei, ew = graph()
+    with pytest.raises(ValueError, match=r"lacks the edge types \[\('board'"):
+        conv(x, {PIN: ei[PIN]}, {PIN: ew[PIN]})
+    # present but empty is fine and equals "no board neighbors"
+    empty = {**ei, BOARD: torch.empty(2, 0, dtype=torch.long)}
+    assert torch.isfinite(conv(x, empty, {PIN: ew[PIN]})).all()
+    meta = (["pin", "board"], [PIN, BOARD])
+    OmniSageConv({"pin": 6, "board": 4}, 8, "pin", {PIN: 3, BOARD: 2}, metadata=meta)
+    typo = ("board", "ppr_bord", "pin")
+    with pytest.raises(ValueError, match=r"ppr_bord.*metadata lacks"):
+        OmniSageConv({"pin": 6, "board": 4}, 8, "pin", {typo: 2}, metadata=meta)

@@ -163,6 +163,8 @@ def test_walk_sampler_checks_arguments_at_construction(kwargs, exc, match):
         (dict(alpha=0.0), ValueError, "alpha"),
         (dict(eps=1e-20), ValueError, "eps"),
         (dict(top_k=-1), ValueError, "top_k"),
+        (dict(top_k=0), ValueError, r"top_k\['pin'\] must be >= 1, got 0"),
+        (dict(top_k={"all": {"pin": 0}}), ValueError, "must be >= 1, got 0"),
         (dict(num_threads=0), ValueError, "num_threads"),
         (dict(relation_subsets={"a": [("pin", "in")]}), TypeError, "relations"),
     ],

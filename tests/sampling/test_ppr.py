@@ -262,11 +262,13 @@ def test_edge_cases():
         torch.tensor([2, 0], dtype=torch.int32),
         source_type="a",
         relations=rel,
-        top_k={"a": 2, "b": 0},
+        top_k={"a": 2},
     )
     assert out["a"].seeds.dtype == torch.int64
     assert out["a"].degree().tolist() == [0, 1]  # node 2 is isolated
-    assert out["b"].num_edges == 0  # k = 0
+    assert set(out) == {"a"}
+    big = ppr_topk(csr, [0], source_type="a", relations=rel, top_k={"a": 50})
+    assert big["a"].degree().tolist() == [1]  # k above the 3 nodes: lowered
     assert out["a"].neighbor.tolist() == [1]
     out = ppr_topk(
         csr, [0, 1], source_type="a", relations=rel, top_k={"b": 2}, alpha=1.0
@@ -290,6 +292,7 @@ def test_edge_cases():
         (dict(relations=[]), ValueError, "relations"),
         (dict(top_k={"x": 3}), ValueError, "top_k"),
         (dict(top_k={"a": -1}), ValueError, "top_k"),
+        (dict(top_k={"a": 0}), ValueError, r"top_k\['a'\] must be >= 1, got 0"),
         (dict(top_k={"a": 1.5}), TypeError, "top_k"),
         (dict(top_k=[("a", 3)]), TypeError, "top_k"),
         (dict(alpha=0.0), ValueError, "alpha"),
@@ -340,7 +343,7 @@ def _concat(parts):
 @settings(max_examples=25, deadline=None)
 @given(
     graph_seed=st.integers(0, 10_000),
-    k=st.integers(0, 7),
+    k=st.integers(1, 7),
     eps=st.sampled_from([1e-2, 1e-3, 1e-4]),
     alpha=st.floats(0.05, 1.0),
     split=st.integers(0, 40),
@@ -392,7 +395,7 @@ def test_topk_truncation_matches_full_ranking():
     kw = dict(source_type="a", relations=ALL, alpha=0.15, eps=1e-4)
     seeds = np.arange(30)
     full = ppr_topk(csr, seeds, top_k={"a": 60, "b": 60, "c": 60}, **kw)
-    for k in (0, 1, 3, 7):
+    for k in (1, 3, 7):
         cut = ppr_topk(csr, seeds, top_k={"a": k, "b": k, "c": k}, **kw)
         for t in full:
             for i in range(len(seeds)):

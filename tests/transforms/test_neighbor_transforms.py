@@ -159,6 +159,11 @@ PB = [("pin", "in", "board")]
             "num_neighbors",
         ),
         (lambda: ContextualWalkNeighbors("pin", "board", seed=-1), ValueError, "seed"),
+        (
+            lambda: PPRNeighbors("pin", {"x": PB}, {"x": {"pin": 0}}),
+            ValueError,
+            r"top_k\['pin'\] must be >= 1, got 0",
+        ),
         (lambda: ContextualWalkNeighbors("pin", []), TypeError, "context"),
         (
             lambda: ContextualWalkNeighbors("pin", ["board", "board"]),
@@ -225,3 +230,108 @@ PB = [("pin", "in", "board")]
 def test_bad_arguments_raise_at_construction(make, exc, match):
     with pytest.raises(exc, match=match):
         make()
+
+
+def _star(order, num_pins=1000):
+    """One board linked to num_pins pins, both directions stored, the edge
+    types inserted in the given order."""
+    from torch_geometric.data import HeteroData
+
+    data = HeteroData()
+    data["pin"].num_nodes = num_pins
+    data["board"].num_nodes = 1
+    pins = torch.arange(num_pins)
+    board = torch.zeros(num_pins, dtype=torch.long)
+    for et in order:
+        if et[0] == "pin":
+            data[et].edge_index = torch.stack([pins, board])
+        else:
+            data[et].edge_index = torch.stack([board, pins])
+    return data
+
+
+def test_degree_prune_does_not_depend_on_edge_type_order():
+    pb, bp = ("pin", "in", "board"), ("board", "rev_in", "pin")
+    kept = []
+    for seed in range(20):
+        t = DegreePrune(alpha=0.86, d_min=10, d_max=10000, seed=seed)
+        a, b = t(_star([pb, bp])), t(_star([bp, pb]))
+        for et in (pb, bp):  # the same edges whatever the order
+            assert torch.equal(a[et].edge_index, b[et].edge_index)
+        assert torch.equal(a[pb].edge_index, a[bp].edge_index.flip(0))
+        kept.append(a[pb].num_edges)
+        # listing one side only prunes both alike
+        one = DegreePrune(alpha=0.86, d_min=10, seed=seed, edge_types=[pb])
+        c = one(_star([pb, bp]))
+        assert torch.equal(c[bp].edge_index, a[bp].edge_index)
+    # The board keeps each edge with p = 1000**0.86 / 1000 (pins, of degree
+    # 1 <= d_min, keep theirs): Binomial(1000, p) per seed, mean d**alpha.
+    expect = 1000**0.86
+    p = expect / 1000
+    sigma = (1000 * p * (1 - p) / len(kept)) ** 0.5
+    mean = sum(kept) / len(kept)
+    assert abs(mean - expect) < 5 * sigma, (mean, expect)
+    assert all(k < 1000 for k in kept)
+
+
+def test_degree_prune_two_hubs_and_both():
+    """Edge (u, v) survives iff both endpoints keep it: two complete sides
+    of 60 nodes each (degree 60 both sides) keep p**2 of the edges."""
+    from torch_geometric.data import HeteroData
+
+    n, alpha, d_min = 60, 0.5, 2
+    src = torch.arange(n).repeat_interleave(n)
+    dst = torch.arange(n).repeat(n)
+    p = n**alpha / n
+    total = 0
+    runs = 10
+    for seed in range(runs):
+        data = HeteroData()
+        data["a"].num_nodes = n
+        data["b"].num_nodes = n
+        data["a", "to", "b"].edge_index = torch.stack([src, dst])
+        data["b", "rev_to", "a"].edge_index = torch.stack([dst, src])
+        out = DegreePrune(alpha=alpha, d_min=d_min, seed=seed)(data)
+        total += out["a", "to", "b"].num_edges
+    mean, expect = total / runs, n * n * p * p
+    sigma = (n * n * p * p * (1 - p * p) / runs) ** 0.5
+    assert abs(mean - expect) < 6 * sigma, (mean, expect)
+
+
+def test_chunks_follow_the_run_size():
+    chunk = neighbors_module.chunk_size
+    big = neighbors_module.CHUNK
+    assert chunk(10**8) == big  # big runs: unchanged calls
+    assert chunk(100_000) == 2000  # about PROGRESS_STEPS updates
+    assert chunk(5_000) == neighbors_module.MIN_CHUNK
+    assert chunk(0) >= 1
+
+
+def test_progress_moves_per_chunk_and_results_do_not_change(monkeypatch):
+    data = random_bipartite(30, 8, 90, seed=1)
+    t = ContextualWalkNeighbors("pin", "board", num_walks=15, num_neighbors=3, seed=2)
+    whole = t(data)
+    sizes = []
+    inner = neighbors_module.contextual_walk
+
+    def spy(csr, seeds, **kw):
+        sizes.append(seeds.numel())
+        return inner(csr, seeds, **kw)
+
+    updates = []
+    real_tqdm = neighbors_module.tqdm
+
+    class Bar(real_tqdm):
+        def update(self, n=1):
+            updates.append(n)
+            return super().update(n)
+
+    monkeypatch.setattr(neighbors_module, "contextual_walk", spy)
+    monkeypatch.setattr(neighbors_module, "tqdm", Bar)
+    monkeypatch.setattr(neighbors_module, "MIN_CHUNK", 2)
+    monkeypatch.setattr(neighbors_module, "PROGRESS_STEPS", 5)
+    out = t(data)
+    assert sizes == [6] * 5 and updates == [6] * 5
+    et = ("pin", "walk_via_board", "pin")
+    for key in ("edge_index", "edge_weight", "context"):
+        assert torch.equal(out[et][key], whole[et][key])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -93,6 +93,11 @@ class OmniSageConv(torch.nn.Module):
         dropout (float, optional): Transformer dropout. (default: :obj:`0.0`)
         normalize (bool, optional): L2-normalize the output.
             (default: :obj:`True`)
+        metadata (tuple, optional): The graph's ``(node_types, edge_types)``
+            (``data.metadata()``); when given, every edge type of
+            :obj:`num_slots` must be one of its edge types, so a misspelled
+            edge type fails here instead of leaving its slots empty.
+            (default: :obj:`None`)
     """
 
     def __init__(
@@ -107,10 +112,19 @@ class OmniSageConv(torch.nn.Module):
         mlp_channels: int = 3072,
         dropout: float = 0.0,
         normalize: bool = True,
+        metadata: tuple[Sequence[str], Sequence[EdgeType]] | None = None,
     ):
         super().__init__()
         if ego_type not in in_channels:
             raise ValueError(f"'in_channels' lacks the ego type {ego_type!r}")
+        if metadata is not None:
+            known = [tuple(et) for et in metadata[1]]
+            for et in num_slots:
+                if tuple(et) not in known:
+                    raise ValueError(
+                        f"num_slots names edge type {tuple(et)}, which the "
+                        f"graph's metadata lacks (edge types: {known})"
+                    )
         for et, k in num_slots.items():
             if len(et) != 3 or et[2] != ego_type:
                 raise ValueError(
@@ -210,12 +224,16 @@ class OmniSageConv(torch.nn.Module):
         seq[:, 0] = self.cls
         seq[:, 1] = self.proj[self.ego_type](x_ego[:num_egos]) + self.self_emb
 
+        missing = [et for et in self.num_slots if et not in edge_index_dict]
+        if missing:
+            raise ValueError(
+                f"edge_index_dict lacks the edge types {missing} of num_slots "
+                f"(it has {list(edge_index_dict)}); pass an empty [2, 0] "
+                f"edge_index for an edge type without neighbors"
+            )
         offset = 2
         for et, k in self.num_slots.items():
-            edge_index = edge_index_dict.get(et)
-            if edge_index is None:
-                offset += k
-                continue
+            edge_index = edge_index_dict[et]
             x_src = self._features(x_dict, et[0])
             weight = None if edge_weight_dict is None else edge_weight_dict.get(et)
             edge_index, weight = self._read_edges(et, edge_index, weight, x_src)
@@ -254,8 +272,10 @@ class OmniSageConv(torch.nn.Module):
                 ``adj_t`` ``[num_egos, num_neighbors]`` (a
                 :class:`torch_sparse.SparseTensor`, or a coalesced COO / CSR
                 :obj:`torch.sparse` tensor) read in row-major order. Edge
-                types not in :obj:`num_slots` are ignored; missing ones leave
-                their slots empty.
+                types not in :obj:`num_slots` are ignored; every edge type of
+                :obj:`num_slots` must be present (an empty one leaves its
+                slots empty; a missing one is an error, as it is usually a
+                misspelled edge type).
             edge_weight_dict (dict[tuple, torch.Tensor], optional): Edge type →
                 non-negative importance scores ``[E]`` (in row-major order
                 for a sparse adjacency). A ``SparseTensor`` with values

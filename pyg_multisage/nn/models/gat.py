@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import GATConv
 
+from pyg_multisage._checks import batch_features
 from pyg_multisage.convention import EdgeType, seed_edges
 from pyg_multisage.nn.mlp import mlp
 
@@ -77,9 +78,9 @@ class GATEncoder(nn.Module):
     def forward(self, batch: HeteroData) -> Tensor:
         """L2-normalized embeddings ``[batch_size, out_channels]`` of the
         seeds."""
-        store = batch[self.target]
-        bs = store.batch_size
-        h = self.proj(store.x)
+        x = batch_features(batch, self.target, self.__class__.__name__)
+        bs = batch[self.target].batch_size
+        h = self.proj(x)
         edges = [ei for _, ei, _, _ in seed_edges(batch, self.edge_types, bs)]
         ei = torch.cat(edges, 1) if edges else h.new_zeros(2, 0, dtype=torch.long)
         z = self.conv((h, h[:bs]), ei) + self.self_lin(h[:bs])

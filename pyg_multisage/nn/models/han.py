@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import HANConv
 
+from pyg_multisage._checks import batch_features
 from pyg_multisage.convention import EdgeType, seed_edges
 from pyg_multisage.nn.mlp import mlp
 
@@ -84,9 +85,9 @@ class HANEncoder(nn.Module):
     def forward(self, batch: HeteroData) -> Tensor:
         """L2-normalized embeddings ``[batch_size, out_channels]`` of the
         seeds."""
-        store = batch[self.target]
-        bs = store.batch_size
-        h = self.proj(store.x)
+        x = batch_features(batch, self.target, self.__class__.__name__)
+        bs = batch[self.target].batch_size
+        h = self.proj(x)
         ei_dict = {et: ei for et, ei, _, _ in seed_edges(batch, self.edge_types, bs)}
         for et in self.edge_types:
             ei_dict.setdefault(et, h.new_zeros(2, 0, dtype=torch.long))

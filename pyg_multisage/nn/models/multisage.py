@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from pyg_multisage._checks import batch_features
 from pyg_multisage.convention import EdgeType, seed_edges, walk_edge_type
 from pyg_multisage.nn.conv.multi_context_conv import MultiContextConv
 from pyg_multisage.nn.mlp import mlp
@@ -45,7 +46,11 @@ class MultiSage(torch.nn.Module):
     optionally ``edge_weight`` — or, after PyG's
     :class:`~torch_geometric.transforms.ToSparseTensor`, a
     :class:`torch_sparse.SparseTensor` ``adj_t`` (edge weights as its values)
-    with ``context`` in its row-major order, as that transform leaves it.
+    with ``context`` in its row-major order, as that transform leaves it. A
+    batch that lacks the target type, that has neither the node type nor the
+    walk edge type of a context type (a misspelled context type; an empty
+    edge type is fine), or whose features hold NaN or infinite values raises
+    a :class:`ValueError` naming it.
 
     Args:
         in_channels (int): Size of the raw target features.
@@ -119,9 +124,18 @@ class MultiSage(torch.nn.Module):
 
     def forward(self, batch: HeteroData) -> Tensor:
         """Embeddings ``[batch_size, out_channels]`` of the batch's seeds."""
+        x_all = batch_features(batch, self.target, "MultiSage")
         store = batch[self.target]
-        x_all = store.x
         batch_size = int(getattr(store, "batch_size", x_all.size(0)))
+        for c in self.context_types:
+            et = self.edge_types[c]
+            if c not in batch.node_types and et not in batch.edge_types:
+                raise ValueError(
+                    f"MultiSage: context type {c!r} is in neither the batch's "
+                    f"node types {batch.node_types} nor, as the walk edge type "
+                    f"{et}, its edge types {batch.edge_types}; check "
+                    f"context_channels / edge_types"
+                )
         x = self.target_mlp(x_all)
         x_pair = (x, x[:batch_size])
         # Single-layer model: only edges into the seeds matter.
@@ -135,7 +149,7 @@ class MultiSage(torch.nn.Module):
         for c in self.context_types:
             et = self.edge_types[c]
             if c in batch.node_types and "x" in batch[c]:
-                xc[c] = self.context_mlp[c](batch[c].x)
+                xc[c] = self.context_mlp[c](batch_features(batch, c, "MultiSage"))
             else:
                 xc[c] = self.context_mlp[c](x.new_zeros(0, self._ctx_in(c)))
             if et in seeded:

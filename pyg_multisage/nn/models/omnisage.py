@@ -10,6 +10,7 @@ from torch_geometric.data import HeteroData
 from torch_geometric.nn import MLP
 from torch_geometric.typing import EdgeType
 
+from pyg_multisage._checks import batch_features
 from pyg_multisage.convention import seed_edges
 from pyg_multisage.nn.conv.omnisage_conv import OmniSageConv
 from pyg_multisage.nn.models.embedding import embed, loader_num_nodes
@@ -30,7 +31,9 @@ class OmniSage(torch.nn.Module):
     of :obj:`num_slots[t]` holds ``edge_index`` (neighbor → ego, local) and
     ``edge_weight`` (importance score, e.g. the PPR estimate) — or, after
     PyG's :class:`~torch_geometric.transforms.ToSparseTensor`, a
-    :class:`torch_sparse.SparseTensor` ``adj_t`` with the scores as values.
+    :class:`torch_sparse.SparseTensor` ``adj_t`` with the scores as values. A
+    batch lacking one of these edge types (an empty one is fine), or whose
+    features hold NaN or infinite values, raises a :class:`ValueError`.
 
     Args:
         in_channels (dict[str, int]): Node type → feature size.
@@ -115,14 +118,25 @@ class OmniSage(torch.nn.Module):
         Only edges into the seeds are used (a single aggregation step)."""
         t = self._entity_type(batch, node_type)
         conv: OmniSageConv = self.embedders[t]
-        store = batch[t]
-        batch_size = int(getattr(store, "batch_size", store.x.size(0)))
+        x_ego = batch_features(batch, t, "OmniSage")
+        batch_size = int(getattr(batch[t], "batch_size", x_ego.size(0)))
+        missing = [et for et in conv.num_slots if et not in batch.edge_types]
+        if missing:
+            raise ValueError(
+                f"OmniSage: the batch lacks the neighbor edge types {missing} "
+                f"of num_slots[{t!r}] (edge types: {batch.edge_types})"
+            )
         edge_index_dict, edge_weight_dict = {}, {}
         for et, adj, weight, _ in seed_edges(batch, conv.num_slots, batch_size):
             edge_index_dict[et] = adj
             if weight is not None:
                 edge_weight_dict[et] = weight
-        x_dict = {k: v for k, v in batch.x_dict.items() if k in conv.in_channels}
+        used = {t} | {et[0] for et in conv.num_slots}
+        x_dict = {
+            k: batch_features(batch, k, "OmniSage")
+            for k in batch.node_types
+            if k in used and "x" in batch[k]
+        }
         return conv(x_dict, edge_index_dict, edge_weight_dict, num_egos=batch_size)
 
     def encode_feature(self, x: Tensor, feature_type: str) -> Tensor:

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 from torch_geometric.utils import scatter
 
+from pyg_multisage._checks import batch_features
 from pyg_multisage.convention import EdgeType, seed_edges
 from pyg_multisage.nn.mlp import mlp
 
@@ -72,9 +73,10 @@ class PinSageEncoder(nn.Module):
     def forward(self, batch: HeteroData) -> Tensor:
         """L2-normalized embeddings ``[batch_size, out_channels]`` of the
         seeds."""
+        x = batch_features(batch, self.target, self.__class__.__name__)
         store = batch[self.target]
         bs = store.batch_size
-        h = self.q(store.x)
+        h = self.q(x)
         agg = h.new_zeros(bs, h.size(1))
         total = h.new_zeros(bs, 1)
         for _, ei, w, _ in seed_edges(batch, self.edge_types, bs):

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from pyg_multisage._checks import batch_features
 from pyg_multisage.nn.mlp import mlp
 
 
@@ -43,8 +44,8 @@ class TextEncoder(nn.Module):
     def forward(self, batch: HeteroData) -> Tensor:
         """L2-normalized embeddings ``[batch_size, out_channels]`` of the
         seeds."""
-        store = batch[self.target]
-        return F.normalize(self.mlp(store.x[: store.batch_size]), dim=-1)
+        x = batch_features(batch, self.target, self.__class__.__name__)
+        return F.normalize(self.mlp(x[: batch[self.target].batch_size]), dim=-1)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(target={self.target!r}, mlp={self.mlp})"
