@@ -1,4 +1,4 @@
-r"""Your own importance neighbors: the extension protocol of DESIGN.md.
+r"""Your own importance neighbors: the extension protocol (docs/extending.rst).
 
 Any transform that writes an edge type of the package's shape is a
 first-class neighbor source for

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from pyg_multisage import __version__
 from pyg_multisage import experiment as ex
+from pyg_multisage.train import TrainingDiverged, TrainingInterrupted
 
 DESCRIPTION = """\
 MultiSage (KDD 2020) and OmniSage (KDD 2025) on PyTorch Geometric.
@@ -33,6 +39,9 @@ Parquet shards by id range, in this process or with --ray on a Ray cluster.
 Datasets: 'synthetic' (planted facets, no download), 'dblp' (AMiner DBLP; raw
 files from --raw-dir, $PYG_MULTISAGE_DBLP or downloaded into --root),
 'ogbn-mag' (PyG's OGB_MAG folder in --root).
+
+Errors are one line with exit status 2; training interrupted by SIGINT or
+SIGTERM saves a checkpoint, prints the resume command and exits 130 / 143.
 """
 
 
@@ -72,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=_Formatter,
     )
+    parser.add_argument(
+        "--version", action="version", version=f"pyg-multisage {__version__}"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add = sub.add_parser
     sub.add_parser = lambda *a, **k: _add(
@@ -84,13 +96,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Samples importance neighbors, trains one model on the "
         "dataset's query-positive pairs, prints MultiSage Table 2's columns "
         "and writes checkpoint.pt, metrics.json, config.json and curves "
-        "(CSV, PNG) into --out.",
+        "(CSV, PNG) into --out. The run is written into OUT.partial and "
+        "renamed to OUT when complete; an interrupted run (Ctrl-C, SIGTERM) "
+        "keeps its last checkpoint there and continues with --resume OUT.",
     )
     _add_data_args(p)
     p.add_argument(
         "--model", choices=tuple(ex.REGISTRY), default="multisage", help="model"
     )
     p.add_argument("--out", help="run folder (default runs/DATASET-MODEL-sSEED)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run in --out (refused otherwise)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue the interrupted run RUN (its saved settings) to the "
+        "result an uninterrupted run gives",
+    )
     p.add_argument("--steps", type=int, default=400, help="optimizer steps")
     p.add_argument("--batch-size", type=int, default=128, help="pairs per step")
     p.add_argument("--negatives", type=int, default=256, help="random negatives/step")
@@ -99,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-walks", type=int, default=100, help="walks per node")
     p.add_argument("--num-neighbors", type=int, default=10, help="neighbors kept")
     p.add_argument("--eval-every", type=int, help="validate every N steps")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        help="save a checkpoint every N steps (default: --eval-every, else 50)",
+    )
     p.add_argument("--split", choices=("val", "test"), default="test")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
@@ -115,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="metrics of a trained run on a split")
     p.add_argument("--run", required=True, help="run folder written by 'train'")
     p.add_argument("--split", choices=("val", "test"), default="test")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser(
         "embed",
@@ -199,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", choices=("walk", "pinsage", "ppr"), default="walk")
     p.add_argument("--num-walks", type=int, default=100)
     p.add_argument("--num-neighbors", type=int, default=20)
+    p.add_argument(
+        "--alpha", type=float, default=0.15, help="PPR restart probability (ppr)"
+    )
+    p.add_argument("--eps", type=float, default=1e-4, help="PPR push tolerance (ppr)")
     p.add_argument("--out", help="output file (.pt)")
     p.add_argument("--load", help="a file written by 'sample' to inspect")
 
@@ -215,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context", type=int, help="context node id")
     p.add_argument("--context-type", help="context node type (default: the first)")
     p.add_argument("-k", type=int, default=10, help="how many to show")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
         "--index",
         help="faiss index from 'index': search it (memory-mapped) instead of "
@@ -256,8 +292,6 @@ def _force_reload(args: argparse.Namespace) -> None:
         return
     if args.dataset != "dblp":
         raise CLIError("--force-reload applies to --dataset dblp only")
-    import os
-
     from pyg_multisage.datasets.dblp import DBLP, find_dblp_raw
 
     root = args.root or os.path.join(
@@ -266,33 +300,127 @@ def _force_reload(args: argparse.Namespace) -> None:
     DBLP(root, raw_dir=args.raw_dir or find_dblp_raw(), force_reload=True)
 
 
+def _check_output_file(path: Path, flag: str = "--out") -> None:
+    """Fails before any work when :obj:`path` cannot be written: it is a
+    folder, an ancestor is a regular file, or its folder is not writable
+    (tried by creating and removing a temporary file there)."""
+    if path.is_dir():
+        raise CLIError(f"{flag} {path} is a folder, not a file")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CLIError(f"{flag} {path}: {parent} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise CLIError(
+            f"{flag} {path}: cannot write into {path.parent} ({err.strerror or err})"
+        ) from None
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Calls ``write(file_object)`` on a temporary file next to
+    :obj:`path`, then renames it over :obj:`path` (never half-written)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+#: ``train`` flags that a resumed run takes from its saved config.json.
+_RUN_FLAGS = (
+    "dataset", "root", "raw_dir", "seed", "synthetic_size", "model", "out",
+    "steps", "batch_size", "negatives", "lr", "loss", "num_walks",
+    "num_neighbors", "eval_every", "checkpoint_every", "split", "overwrite",
+    "workers", "ray_address",
+)  # fmt: skip
+
+
+def _resume_config(args: argparse.Namespace) -> ex.RunConfig:
+    defaults = build_parser()._subparsers._group_actions[0].choices["train"]
+    changed = [
+        f"--{name.replace('_', '-')}"
+        for name in _RUN_FLAGS
+        if getattr(args, name) != defaults.get_default(name)
+    ]
+    if changed:
+        raise CLIError(
+            f"--resume continues the run with its saved settings; drop "
+            f"{', '.join(changed)}"
+        )
+    cfg_file = ex.partial_dir(args.resume) / "config.json"
+    if not cfg_file.is_file():
+        ex.check_output_dir(args.resume, resume=True)  # raises the reason
+    try:
+        config = ex.RunConfig(**json.loads(cfg_file.read_text()))
+    except (json.JSONDecodeError, TypeError) as err:
+        raise CLIError(f"{cfg_file}: not a run configuration ({err})") from None
+    config.progress = not args.quiet
+    return config
+
+
+#: RunConfig settings named by their ``train`` flag in error messages.
+_FLAG_OF = {
+    "num_negatives": "--negatives",
+    "batch_size": "--batch-size",
+    "num_walks": "--num-walks",
+    "num_neighbors": "--num-neighbors",
+    "eval_every": "--eval-every",
+    "checkpoint_every": "--checkpoint-every",
+    "steps": "--steps",
+    "lr": "--lr",
+}
+
+
+def _run_config(**kw) -> ex.RunConfig:
+    """:class:`experiment.RunConfig`, its errors naming the ``train`` flag."""
+    try:
+        return ex.RunConfig(**kw)
+    except ValueError as err:
+        name = str(err).split(" ", 1)[0]
+        if name in _FLAG_OF:
+            raise CLIError(f"{_FLAG_OF[name]}: {err}") from None
+        raise
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    _force_reload(args)
-    out = args.out or f"runs/{args.dataset}-{args.model}-s{args.seed}"
-    config = ex.RunConfig(
-        dataset=args.dataset,
-        model=args.model,
-        root=args.root,
-        raw_dir=args.raw_dir,
-        output_dir=out,
-        seed=args.seed,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        num_negatives=args.negatives,
-        lr=args.lr,
-        loss=args.loss,
-        num_walks=args.num_walks,
-        num_neighbors=args.num_neighbors,
-        eval_every=args.eval_every,
-        eval_split=args.split,
-        progress=not args.quiet,
-        synthetic=_synthetic(args),
-    )
-    if args.workers is None:
-        if args.ray_address:
-            raise CLIError("--ray-address needs --workers")
-        result = ex.run(config)
+    if args.resume:
+        config = _resume_config(args)
+        out = config.output_dir
     else:
+        out = args.out or f"runs/{args.dataset}-{args.model}-s{args.seed}"
+        config = _run_config(
+            dataset=args.dataset,
+            model=args.model,
+            root=args.root,
+            raw_dir=args.raw_dir,
+            output_dir=out,
+            seed=args.seed,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            num_negatives=args.negatives,
+            lr=args.lr,
+            loss=args.loss,
+            num_walks=args.num_walks,
+            num_neighbors=args.num_neighbors,
+            eval_every=args.eval_every,
+            checkpoint_every=args.checkpoint_every,
+            eval_split=args.split,
+            progress=not args.quiet,
+            synthetic=_synthetic(args),
+        )
+        _force_reload(args)
+    if args.workers is not None or args.ray_address:
+        if args.ray_address and args.workers is None:
+            raise CLIError("--ray-address needs --workers")
         if args.workers < 1:
             raise CLIError(f"--workers must be >= 1, got {args.workers}")
         if args.batch_size < args.workers:
@@ -314,26 +442,54 @@ def cmd_train(args: argparse.Namespace) -> int:
         except DistributedTrainingError as err:  # the job failed, not the input
             print(f"pyg-multisage train: {err}", file=sys.stderr)
             return 1
-    print(f"\n{args.dataset} / {args.model} ({args.split} pairs, pool = all targets)")
-    print(ex.format_table({args.model: result.metrics}))
+    else:
+        resume_cmd = f"pyg-multisage train --resume {out}"
+        try:
+            result = ex.run(config, resume=bool(args.resume), overwrite=args.overwrite)
+        except TrainingInterrupted as err:
+            print(
+                f"pyg-multisage train: {err}; resume with: {resume_cmd}",
+                file=sys.stderr,
+            )
+            return 128 + err.signum
+        except KeyboardInterrupt as err:
+            signum = getattr(err, "signum", signal.SIGINT)
+            where = ex.partial_dir(out)
+            hint = (
+                f"; the run so far is in {where}; resume with: {resume_cmd}"
+                if (where / "config.json").is_file()
+                else ""
+            )
+            name = signal.Signals(signum).name
+            print(f"pyg-multisage train: interrupted by {name}{hint}", file=sys.stderr)
+            return 128 + signum
+    print(
+        f"\n{config.dataset} / {config.model} ({config.eval_split} pairs, "
+        "pool = all targets)"
+    )
+    print(ex.format_table({config.model: result.metrics}))
     print(f"\nrun folder: {out}  (checkpoint.pt, metrics.json, curves.png)")
     return 0
 
 
-def _load(run: str):
+def _load(run: str, quiet: bool = True):
     try:
-        return ex.load_run(run)
+        return ex.load_run(run, progress=not quiet)
     except FileNotFoundError as err:
         raise CLIError(str(err)) from None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    config, task, model, batcher = _load(args.run)
-    emb = ex.embed_all(model, batcher, task.data[task.target].num_nodes)
+    path = Path(args.run) / f"metrics_{args.split}.json"
+    if Path(args.run, "config.json").is_file():
+        _check_output_file(path, "--run")
+    config, task, model, batcher = _load(args.run, args.quiet)
+    emb = ex.embed_all(
+        model, batcher, task.data[task.target].num_nodes, progress=not args.quiet
+    )
     metrics = ex.evaluate(emb, task.pairs[args.split])
     print(ex.format_table({config.model: metrics}))
-    path = Path(args.run) / f"metrics_{args.split}.json"
-    path.write_text(json.dumps(metrics, indent=2))
+    _atomic_write(path, lambda f: f.write(json.dumps(metrics, indent=2).encode()))
     print(f"saved {path}")
     return 0
 
@@ -380,32 +536,51 @@ def cmd_embed(args: argparse.Namespace) -> int:
         raise CLIError(
             "--ray writes a Parquet folder: give --out a name without suffix"
         )
-    config, task, model, batcher = _load(args.run)
-    emb = ex.embed_all(model, batcher, task.data[task.target].num_nodes).numpy()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npy":
-        import numpy as np
-
-        np.save(out, emb)
-    else:
+    if out.suffix == ".parquet":
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
             raise CLIError(
-                "writing .parquet needs pyarrow: pip install 'pyg_multisage[parquet]'"
+                f"--out {out}: writing .parquet needs pyarrow: "
+                "pip install 'pyg_multisage[parquet]'"
             ) from None
+    _check_output_file(out)
+    config, task, model, batcher = _load(args.run, args.quiet)
+    emb = ex.embed_all(
+        model, batcher, task.data[task.target].num_nodes, progress=not args.quiet
+    ).numpy()
+    if out.suffix == ".npy":
+        import numpy as np
+
+        _atomic_write(out, lambda f: np.save(f, emb))
+    else:
         table = pa.table(
             {"id": range(len(emb)), "embedding": pa.array(list(emb.astype("float32")))}
         )
-        pq.write_table(table, out)
+        _atomic_write(out, lambda f: pq.write_table(table, f))
     print(f"saved {emb.shape[0]} x {emb.shape[1]} {task.target} embeddings to {out}")
     return 0
 
 
+def load_tables(path: str | os.PathLike) -> dict:
+    """:func:`~pyg_multisage.sampling.table.load_neighbor_tables`, its
+    errors naming ``--load``."""
+    from pyg_multisage.sampling.table import TableFileError, load_neighbor_tables
+
+    try:
+        return load_neighbor_tables(path)
+    except TableFileError as err:
+        raise CLIError(f"--load {err}") from None
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     if args.load:
-        obj = torch.load(args.load, weights_only=False)
+        if args.out:
+            raise CLIError(
+                "give either --out (save tables) or --load (inspect), not both"
+            )
+        obj = load_tables(args.load)
         print(f"{args.load}: {obj['sampler']} neighbors of '{obj['target']}'")
         for name, table in obj["tables"].items():
             print(f"  {name}: {table}")
@@ -415,6 +590,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise CLIError("give --out FILE.pt to save tables, or --load FILE.pt")
+    for flag, value in (
+        ("--num-walks", args.num_walks),
+        ("--num-neighbors", args.num_neighbors),
+    ):
+        if value < 1:
+            raise CLIError(f"{flag} must be >= 1, got {value}")
+    if not 0 < args.alpha < 1:
+        raise CLIError(f"--alpha must be in (0, 1), got {args.alpha}")
+    if not args.eps > 0:
+        raise CLIError(f"--eps must be > 0, got {args.eps}")
+    out = Path(args.out)
+    _check_output_file(out)
     _force_reload(args)
     from pyg_multisage.graph import HeteroCSR
     from pyg_multisage.sampling import contextual_walk, pinsage_walk, ppr_topk
@@ -447,14 +634,30 @@ def cmd_sample(args: argparse.Namespace) -> int:
         rels = [et for et in csr.edge_types if task.target in (et[0], et[2])]
         top_k = {t: args.num_neighbors for t in [task.target, *task.contexts]}
         tables = ppr_topk(
-            csr, seeds, source_type=task.target, relations=rels, top_k=top_k
+            csr,
+            seeds,
+            source_type=task.target,
+            relations=rels,
+            top_k=top_k,
+            alpha=args.alpha,
+            eps=args.eps,
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"sampler": args.sampler, "target": task.target, "tables": tables}, out)
+    from pyg_multisage.sampling.table import save_neighbor_tables
+
+    save_neighbor_tables(out, args.sampler, task.target, tables)
     total = sum(t.num_edges for t in tables.values())
     print(f"saved {len(tables)} table(s), {total} neighbor entries, to {out}")
     return 0
+
+
+def _names(store) -> list[str] | None:
+    """Display names of a node type (``title`` or ``name``), if the dataset
+    has them."""
+    for key in ("title", "name"):
+        names = getattr(store, key, None) if key in store else None
+        if isinstance(names, list | tuple) and len(names) == store.num_nodes:
+            return list(names)
+    return None
 
 
 def _precompute_partitioned(args: argparse.Namespace) -> int:
@@ -507,14 +710,20 @@ def _precompute_partitioned(args: argparse.Namespace) -> int:
 
 
 def cmd_related(args: argparse.Namespace) -> int:
-    config, task, model, batcher = _load(args.run)
+    if args.context_type is not None and args.context is None:
+        raise CLIError("--context-type needs --context (a context node id)")
+    if args.k < 1:
+        raise CLIError(f"-k must be >= 1, got {args.k}")
+    config, task, model, batcher = _load(args.run, args.quiet)
     n = task.data[task.target].num_nodes
     if not 0 <= args.query < n:
         raise CLIError(
             f"--query must be a {task.target} id in [0, {n}), got {args.query}"
         )
-    if args.k < 1:
-        raise CLIError(f"-k must be >= 1, got {args.k}")
+    if args.k > n - 1:
+        raise CLIError(
+            f"-k must be at most {n - 1} (the other {task.target}s), got {args.k}"
+        )
     if args.candidates < 1:
         raise CLIError(f"--candidates must be >= 1, got {args.candidates}")
     names = task.names
@@ -539,7 +748,11 @@ def cmd_related(args: argparse.Namespace) -> int:
             )
     title = f"related to {label(args.query)}"
     if ctype is not None:
-        title += f"\n  within {ctype} {args.context}"
+        ctx_names = _names(task.data[ctype])
+        ctx_label = f"{args.context}" + (
+            f" ({ctx_names[args.context]})" if ctx_names else ""
+        )
+        title += f"\n  within {ctype} {ctx_label}"
     if index is not None:
         # The query's embedding, then the index's nearest ids (itself dropped).
         with torch.no_grad():
@@ -569,13 +782,13 @@ def cmd_related(args: argparse.Namespace) -> int:
             print(f"{rank:>3}. {shown[i]:.3f} {label(i)}")
         return 0
     if ctype is None:
-        emb = ex.embed_all(model, batcher, n)
+        emb = ex.embed_all(model, batcher, n, progress=not args.quiet)
     else:
         x_ctx = task.data[ctype].x[args.context]
         emb = encoder.contextual_embedding(task.data[task.target].x, x_ctx, ctype)
     scores = emb @ emb[args.query]
     scores[args.query] = float("-inf")
-    top = scores.topk(min(args.k, n - 1)).indices.tolist()
+    top = scores.topk(args.k).indices.tolist()
     print(title)
     for rank, i in enumerate(top, 1):
         print(f"{rank:>3}. {float(scores[i]):.3f} {label(i)}")
@@ -674,14 +887,48 @@ COMMANDS = {
 }
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM outside training (training saves a checkpoint first)."""
+
+    signum = signal.SIGTERM
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``pyg-multisage`` console script."""
+    """Entry point of the ``pyg-multisage`` console script.
+
+    Exit status: 0 done; 2 a user error or a diverged training run, printed
+    as one line; 128 + the signal number (130 SIGINT, 143 SIGTERM) when
+    interrupted (``train`` prints where its checkpoint is and the resume
+    command)."""
     args = build_parser().parse_args(argv)
+    old = None
+    if threading.current_thread() is threading.main_thread():
+        old = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args)
-    except (CLIError, ValueError, TypeError, OSError, ImportError, RuntimeError) as err:
+    except (
+        CLIError,
+        ValueError,
+        TypeError,
+        OSError,
+        ImportError,
+        RuntimeError,
+        TrainingDiverged,
+    ) as err:
         print(f"pyg-multisage {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        signum = getattr(err, "signum", signal.SIGINT)
+        name = signal.Signals(signum).name
+        print(f"pyg-multisage {args.command}: interrupted by {name}", file=sys.stderr)
+        return 128 + signum
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
 
 
 if __name__ == "__main__":

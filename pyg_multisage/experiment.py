@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -86,6 +87,9 @@ __all__ = [
     "make_step",
     "run",
     "load_run",
+    "check_output_dir",
+    "partial_dir",
+    "RunFolderError",
     "format_table",
 ]
 
@@ -123,6 +127,10 @@ class RunConfig:
         num_walks, walk_length, restart_prob, num_neighbors: contextual walk
             (MultiSage Alg. 2) settings shared by every graph model.
         ppr_eps, ppr_alpha, ppr_top_k: OmniSage's PPR neighbors.
+        eval_every (int, optional): validate every so many steps.
+        checkpoint_every (int, optional): save a checkpoint every so many
+            steps (default: :obj:`eval_every`, else every 50 steps), so an
+            interrupted run loses little (:func:`run` with ``resume=True``).
         max_eval_pairs (int): score a seeded subset of at most this many
             evaluation pairs (``0``: all).
         target_relu (bool), act (str), combine (str), attention (str):
@@ -166,6 +174,7 @@ class RunConfig:
     ppr_eps: float = 1e-4
     ppr_top_k: int = 20
     eval_every: int | None = None
+    checkpoint_every: int | None = None
     eval_split: str = "test"
     max_eval_pairs: int = 0
     progress: bool = True
@@ -187,6 +196,19 @@ class RunConfig:
         for name in ("steps", "batch_size", "num_neighbors", "num_walks"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_negatives < 0:
+            raise ValueError(
+                f"num_negatives must be >= 0 (0: in-batch negatives only), "
+                f"got {self.num_negatives}"
+            )
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        for name in ("eval_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        if self.max_eval_pairs < 0:
+            raise ValueError(f"max_eval_pairs must be >= 0, got {self.max_eval_pairs}")
 
 
 # ---------------------------------------------------------------------------
@@ -452,17 +474,38 @@ class SeedBatcher:
         return out if isinstance(out, HeteroData) else self.loader.filter_fn(out)
 
 
+class _Batches:
+    """Batches of consecutive target ids, cut lazily (sized, for the bar)."""
+
+    def __init__(self, batcher: SeedBatcher, num_nodes: int, batch_size: int):
+        self.batcher, self.num_nodes, self.batch_size = batcher, num_nodes, batch_size
+
+    def __len__(self) -> int:
+        return -(-self.num_nodes // self.batch_size)
+
+    def __iter__(self):
+        for i in range(0, self.num_nodes, self.batch_size):
+            yield self.batcher(
+                torch.arange(i, min(i + self.batch_size, self.num_nodes))
+            )
+
+
 def embed_all(
-    model: nn.Module, batcher: SeedBatcher, num_nodes: int, batch_size: int = 1024
+    model: nn.Module,
+    batcher: SeedBatcher,
+    num_nodes: int,
+    batch_size: int = 1024,
+    progress: bool = False,
+    desc: str = "embed",
 ) -> Tensor:
     """Embeddings of every target, ``[num_nodes, d]``
     (:func:`pyg_multisage.nn.models.embed` over batches of
-    :obj:`batch_size` consecutive ids)."""
-    batches = (
-        batcher(torch.arange(i, min(i + batch_size, num_nodes)))
-        for i in range(0, num_nodes, batch_size)
+    :obj:`batch_size` consecutive ids), with a progress bar if
+    :obj:`progress`."""
+    batches = _Batches(batcher, num_nodes, batch_size)
+    return embed(
+        model, batches, batcher.target, num_nodes, progress=progress, desc=desc
     )
-    return embed(model, batches, batcher.target, num_nodes)
 
 
 def cap_pairs(pairs: Tensor, max_pairs: int, seed: int = 0) -> Tensor:
@@ -530,10 +573,156 @@ class RunResult:
     embeddings: Tensor
 
 
-def run(config: RunConfig, task: Task | None = None) -> RunResult:
-    """Samples, trains and evaluates one model; writes the checkpoint,
-    ``metrics.json``, ``config.json`` and the curves (CSV, PNG) to
-    :obj:`config.output_dir` when set."""
+#: A run is written into ``<output_dir>.partial`` and renamed to
+#: ``output_dir`` once complete; an interrupted run stays there to be resumed.
+PARTIAL_SUFFIX = ".partial"
+
+
+class RunFolderError(ValueError):
+    """A run folder that cannot be used as asked: not empty, not writable,
+    under a regular file, or nothing to resume. Raised before any work."""
+
+
+def partial_dir(output_dir: str | os.PathLike) -> Path:
+    """The sibling folder ``<output_dir>.partial`` a run is written into
+    until it is complete (and where an interrupted run waits to be
+    resumed)."""
+    out = Path(output_dir)
+    return out.with_name(out.name + PARTIAL_SUFFIX)
+
+
+def _is_run_folder(path: Path) -> bool:
+    return (path / "config.json").is_file() or (path / "checkpoint.pt").is_file()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def check_output_dir(
+    output_dir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False
+) -> Path:
+    """Checks a run folder before any work is done and returns the folder
+    the run writes into, ``<output_dir>.partial`` (created empty, or the
+    interrupted run's folder when :obj:`resume`).
+
+    A non-empty :obj:`output_dir` (or a leftover ``.partial`` folder) is
+    refused unless :obj:`overwrite`, and then only when it is a run folder
+    (it holds ``config.json`` or ``checkpoint.pt``): the old run is deleted
+    when the new one is complete, so none of its files survive into it.
+
+    Raises:
+        RunFolderError: the folder is not usable (with the reason).
+    """
+    final = Path(output_dir)
+    partial = partial_dir(final)
+    if final.exists() and not final.is_dir():
+        raise RunFolderError(f"{final} exists and is not a folder")
+    if resume:
+        if (partial / "config.json").is_file():
+            return partial
+        if (final / "metrics.json").is_file():
+            raise RunFolderError(f"{final} is a finished run: nothing to resume")
+        raise RunFolderError(
+            f"{final}: no interrupted run to resume ({partial} missing)"
+        )
+    if final.is_dir() and any(final.iterdir()):
+        if not overwrite:
+            raise RunFolderError(
+                f"{final} is not empty (an earlier run?); choose another folder "
+                "or overwrite it (--overwrite)"
+            )
+        if not _is_run_folder(final):
+            raise RunFolderError(
+                f"{final} is not empty and not a run folder (no config.json or "
+                "checkpoint.pt): refusing to overwrite it"
+            )
+    if partial.exists() or partial.is_symlink():
+        if not overwrite:
+            raise RunFolderError(
+                f"{partial} holds an interrupted run; resume it (--resume "
+                f"{final}) or start over (--overwrite)"
+            )
+        _remove(partial)
+    # The nearest existing ancestor must be a writable folder.
+    parent = partial.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RunFolderError(
+            f"cannot create the run folder {final}: {parent} is a file, not a folder"
+        )
+    try:
+        partial.mkdir(parents=True)
+        probe = partial / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise RunFolderError(
+            f"cannot create the run folder {final}: {err.strerror or err}"
+        ) from None
+    return partial
+
+
+def _finish(partial: Path, final: Path) -> None:
+    """Renames the complete run folder into place, replacing an old run
+    (moved aside first, deleted after the rename)."""
+    old = None
+    if final.exists():
+        old = final.with_name(f"{final.name}.old-{os.getpid()}")
+        _remove(old)
+        os.replace(final, old)
+    os.replace(partial, final)
+    if old is not None:
+        _remove(old)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Writes :obj:`obj` as JSON to :obj:`path` atomically (temporary file
+    in the same folder, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def run(
+    config: RunConfig,
+    task: Task | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> RunResult:
+    """Samples, trains and evaluates one model.
+
+    With :obj:`config.output_dir` set, the run folder is checked first
+    (:func:`check_output_dir`, before any work), ``config.json`` is written
+    at the start, a checkpoint every ``checkpoint_every`` steps
+    (default: ``eval_every``, else 50), and the checkpoint,
+    ``metrics.json`` and the curves (CSV, PNG) go into
+    ``<output_dir>.partial``, renamed to :obj:`output_dir` when the run is
+    complete. An interrupted run (SIGINT/SIGTERM:
+    :class:`~pyg_multisage.train.TrainingInterrupted`) stays in the partial
+    folder; ``resume=True`` continues it from its last checkpoint to the
+    same result as an uninterrupted run (each step's batch is a pure
+    function of the seed and the step; the random states are restored).
+    """
+    out_dir = Path(config.output_dir) if config.output_dir else None
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs config.output_dir")
+    work_dir = (
+        check_output_dir(out_dir, resume=resume, overwrite=overwrite)
+        if out_dir is not None
+        else None
+    )
+    if work_dir is not None and not resume:
+        write_json(work_dir / "config.json", asdict(config))
     task = task or load_task(config)
     task = task.replace_data(add_neighbors(task, config))
     model = build_model(task, config)
@@ -545,14 +734,14 @@ def run(config: RunConfig, task: Task | None = None) -> RunResult:
         emb = embed_all(model, batcher, num_nodes)
         return {k: evaluate(emb, task.pairs["val"])[k] for k in ("MRR", "REC@10")}
 
-    out_dir = Path(config.output_dir) if config.output_dir else None
     train_cfg = TrainConfig(
         max_steps=config.steps,
         lr=config.lr,
         weight_decay=config.weight_decay,
         warmup_steps=min(config.warmup_steps, config.steps - 1),
         eval_every=config.eval_every,
-        output_dir=str(out_dir) if out_dir else None,
+        checkpoint_every=config.checkpoint_every or config.eval_every or 50,
+        output_dir=str(work_dir) if work_dir else None,
         seed=config.seed,
         progress=config.progress,
     )
@@ -562,32 +751,49 @@ def run(config: RunConfig, task: Task | None = None) -> RunResult:
         data,
         train_cfg,
         eval_fn=eval_fn if config.eval_every else None,
-        resume=False,
+        resume=resume,
     )
-    emb = embed_all(model, batcher, num_nodes)
+    emb = embed_all(
+        model, batcher, num_nodes, progress=config.progress, desc="final evaluation"
+    )
     pairs = cap_pairs(task.pairs[config.eval_split], config.max_eval_pairs, config.seed)
     metrics = evaluate(emb, pairs)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        (out_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    if work_dir is not None and out_dir is not None:
+        write_json(work_dir / "metrics.json", metrics)
+        _finish(work_dir, out_dir)
     return RunResult(config, metrics, result.history, out_dir, model, emb)
 
 
 def load_run(
-    run_dir: str | os.PathLike,
+    run_dir: str | os.PathLike, progress: bool = False
 ) -> tuple[RunConfig, Task, nn.Module, SeedBatcher]:
-    """Rebuilds a trained run from its folder (config, graph, weights)."""
+    """Rebuilds a trained run from its folder (config, graph, weights);
+    :obj:`progress` shows the neighbor sampling's progress bar.
+
+    Raises:
+        FileNotFoundError: :obj:`run_dir` is not a run folder, or the run
+            has not finished (it waits in ``<run_dir>.partial``).
+        CheckpointError: the checkpoint is missing or unreadable (checked
+            before the graph is built).
+    """
     run_dir = Path(run_dir)
     cfg_file = run_dir / "config.json"
     if not cfg_file.is_file():
+        if (partial_dir(run_dir) / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{run_dir} has not finished (it was interrupted): resume it "
+                f"with 'pyg-multisage train --resume {run_dir}'"
+            )
         raise FileNotFoundError(f"{run_dir} holds no config.json: not a training run")
-    config = RunConfig(**json.loads(cfg_file.read_text()))
-    config.progress = False
+    try:
+        config = RunConfig(**json.loads(cfg_file.read_text()))
+    except (json.JSONDecodeError, TypeError) as err:
+        raise ValueError(f"{cfg_file}: not a run configuration ({err})") from None
+    config.progress = progress
+    state = load_checkpoint(run_dir / "checkpoint.pt")
     task = load_task(config)
     task = task.replace_data(add_neighbors(task, config))
     model = build_model(task, config)
-    state = load_checkpoint(run_dir / "checkpoint.pt")
     model.load_state_dict(state["model"])
     model.eval()
     batcher = SeedBatcher(task.data, task.target, model_edge_types(task, config))

@@ -59,7 +59,7 @@ from pyg_multisage.sampling.superstep import (
     sum_visits,
     top_k_rows,
 )
-from pyg_multisage.sampling.table import NeighborTable
+from pyg_multisage.sampling.table import NeighborTable, save_neighbor_tables
 from pyg_multisage.sampling.walks import _row_cumsum
 
 __all__ = [
@@ -732,16 +732,17 @@ def precompute_partitioned(
     **kwargs,
 ) -> dict[str, NeighborTable]:
     """Tables of every context type over a partitioned graph, saved to
-    :obj:`out` with :func:`torch.save` as ``{'sampler', 'target', 'tables'}``
-    (the file ``pyg-multisage sample`` writes). The file appears only when
-    every table is complete: it is written under a temporary name and
-    renamed; a failed run (:class:`PartitionedWalkError`) leaves nothing.
+    :obj:`out` by
+    :func:`~pyg_multisage.sampling.table.save_neighbor_tables` (the file
+    ``pyg-multisage sample`` writes; read it with ``load_neighbor_tables``).
+    The file appears only when every table is complete: it is written under
+    a temporary name and renamed; a failed run
+    (:class:`PartitionedWalkError`) leaves nothing.
 
     :obj:`sampler` is ``'walk'`` (Algorithm 2, :obj:`prob` = restart
     probability) or ``'pinsage'`` (:obj:`prob` = termination probability);
     :obj:`seeds` defaults to every target node.
     """
-    import torch
 
     if sampler not in ("walk", "pinsage"):
         raise ValueError(f"sampler must be 'walk' or 'pinsage', got {sampler!r}")
@@ -774,11 +775,5 @@ def precompute_partitioned(
             **kwargs,
         ) as walk:
             tables[c] = walk.run(seeds, on_superstep)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        torch.save({"sampler": sampler, "target": target, "tables": tables}, tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    save_neighbor_tables(out, sampler, target, tables)  # atomic
     return tables

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -100,3 +106,91 @@ class NeighborTable:
             f"{self.__class__.__name__}(seeds={self.num_seeds}, "
             f"edges={self.num_edges}{ctx})"
         )
+
+
+#: The ``format`` field of a neighbor-table file (:func:`save_neighbor_tables`).
+TABLE_FORMAT = "pyg_multisage.neighbor_tables/1"
+_TABLE_FIELDS = ("seeds", "ptr", "neighbor", "weight", "context")
+
+
+class TableFileError(ValueError):
+    """A file that is not a neighbor-table file (missing, not a torch file,
+    a training checkpoint, damaged, or holding pickled objects: refused
+    unread). The message starts with the file's path."""
+
+
+def save_neighbor_tables(
+    path: str | os.PathLike,
+    sampler: str,
+    target: str,
+    tables: dict[str, NeighborTable],
+) -> Path:
+    """Writes named tables (the file ``pyg-multisage sample`` writes) as
+    plain tensors under ``format = TABLE_FORMAT``, atomically (temporary
+    file, then rename), so :func:`load_neighbor_tables` reads them with
+    ``torch.load(weights_only=True)``."""
+    path = Path(path)
+    obj = {
+        "format": TABLE_FORMAT,
+        "sampler": sampler,
+        "target": target,
+        "tables": {
+            name: {f: getattr(t, f) for f in _TABLE_FIELDS}
+            for name, t in tables.items()
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_neighbor_tables(path: str | os.PathLike) -> dict[str, Any]:
+    """Reads a file of :func:`save_neighbor_tables` with
+    ``torch.load(weights_only=True)``: a file holding pickled objects (code)
+    is refused unread. Returns ``{"sampler", "target", "tables"}`` with
+    :class:`NeighborTable` values.
+
+    Raises:
+        TableFileError: the file is missing, not a torch file, refused, or
+            not a table file (e.g. a training checkpoint).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TableFileError(f"{path}: no such file")
+    not_tables = f"{path}: not a table file written by 'pyg-multisage sample'"
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise TableFileError(f"{not_tables} (not a torch file)")
+    try:
+        obj = torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights_only" in str(err) or "global" in str(err).lower():
+            raise TableFileError(
+                f"{path}: refused to load: it holds pickled objects other than "
+                "tensors and plain data (not written by pyg-multisage, or "
+                "tampered with)"
+            ) from None
+        raise TableFileError(f"{not_tables} (not a torch file)") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError):
+        raise TableFileError(f"{not_tables} (not a torch file, or truncated)") from None
+    if not isinstance(obj, dict) or obj.get("format") != TABLE_FORMAT:
+        kind = (
+            "it is a training checkpoint"
+            if isinstance(obj, dict) and "model" in obj
+            else f"holds a {type(obj).__name__} without format {TABLE_FORMAT!r}"
+        )
+        raise TableFileError(f"{not_tables} ({kind})")
+    try:
+        tables = {
+            name: NeighborTable(**{f: fields[f] for f in _TABLE_FIELDS})
+            for name, fields in obj["tables"].items()
+        }
+        return {"sampler": obj["sampler"], "target": obj["target"], "tables": tables}
+    except (KeyError, TypeError, AttributeError) as err:
+        raise TableFileError(f"{not_tables} (damaged: {err!r})") from None

@@ -23,6 +23,7 @@ from pyg_multisage.distributed.partitioned import (
 )
 from pyg_multisage.graph import HeteroCSR
 from pyg_multisage.sampling.superstep import reduce_contextual
+from pyg_multisage.sampling.table import load_neighbor_tables
 from pyg_multisage.sampling.walks import contextual_walk, pinsage_walk
 
 
@@ -263,7 +264,7 @@ def test_ray_actors_equal_single_process_and_a_killed_actor_writes_nothing(
     kw = dict(target="t", num_walks=30, num_neighbors=5, seed=2)
     out = tmp_path / "tables" / "walk.pt"
     precompute_partitioned(parts, out, contexts=["c"], engine="ray", num_cpus=0.5, **kw)
-    saved = torch.load(out, weights_only=False)
+    saved = load_neighbor_tables(out)
     assert saved["sampler"] == "walk" and saved["target"] == "t"
     ref = contextual_walk(csr, np.arange(40), context="c", **kw)
     assert_same(saved["tables"]["c"], ref)
@@ -295,7 +296,7 @@ def test_cli_precompute_equals_sample(tmp_path, capsys):
     assert main(["sample", *data, "--out", str(a)]) == 0
     argv = ["precompute", *data, "--partitions", "3", "--engine", "local"]
     assert main([*argv, "--out", str(b), "--parts-dir", str(tmp_path / "p")]) == 0
-    ref, got = torch.load(a, weights_only=False), torch.load(b, weights_only=False)
+    ref, got = load_neighbor_tables(a), load_neighbor_tables(b)
     assert ref["tables"].keys() == got["tables"].keys()
     for c in ref["tables"]:
         assert_same(got["tables"][c], ref["tables"][c])
