@@ -138,9 +138,8 @@ class RunConfig:
             The defaults (no ReLU on the last target layer, the zero-centred
             ``tanh`` for Eq. 7's sigmoid) were chosen on DBLP's *validation*
             pairs: the literal equations keep every output non-negative with
-            a common offset and the cosines in a narrow band (MultiSage-3
-            val MRR 0.028 with the sigmoid at 400 steps, 0.048 with tanh at
-            300; see ``docs/comparison.rst``).
+            a common offset and the cosines in a narrow band (the validation
+            numbers are in ``docs/comparison.rst``).
     """
 
     dataset: str = "synthetic"
