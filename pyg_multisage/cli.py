@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -75,21 +76,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pyg-multisage",
-        description=DESCRIPTION,
-        formatter_class=_Formatter,
-    )
-    parser.add_argument(
-        "--version", action="version", version=f"pyg-multisage {__version__}"
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add = sub.add_parser
-    sub.add_parser = lambda *a, **k: _add(
-        *a, formatter_class=argparse.ArgumentDefaultsHelpFormatter, **k
-    )
-
+def _train_parser(sub: Any) -> None:
     p = sub.add_parser(
         "train",
         help="sample neighbors, train a model, evaluate, save a run folder",
@@ -142,11 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--ray-address", help="a running Ray cluster for --workers (default: local)"
     )
 
+
+def _evaluate_parser(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="metrics of a trained run on a split")
     p.add_argument("--run", required=True, help="run folder written by 'train'")
     p.add_argument("--split", choices=("val", "test"), default="test")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
+
+def _embed_parser(sub: Any) -> None:
     p = sub.add_parser(
         "embed",
         help="embeddings of all targets to .npy/.parquet or a Parquet folder",
@@ -160,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8192, help="ids per shard")
     _add_ray_args(p)
 
+
+def _precompute_parser(sub: Any) -> None:
     p = sub.add_parser(
         "precompute",
         help="importance-neighbor tables of every target to Parquet shards",
@@ -204,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --partitions: Ray actors, or workers inside this process",
     )
 
+
+def _index_parser(sub: Any) -> None:
     p = sub.add_parser(
         "index",
         help="build a nearest-neighbor index (faiss HNSW) from saved embeddings",
@@ -219,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ef-construction", type=int, default=200)
     p.add_argument("--ef-search", type=int, default=128, help="stored search depth")
 
+
+def _sample_parser(sub: Any) -> None:
     p = sub.add_parser(
         "sample",
         help="precompute neighbor tables to a file, or load one back",
@@ -237,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output file (.pt)")
     p.add_argument("--load", help="a file written by 'sample' to inspect")
 
+
+def _related_parser(sub: Any) -> None:
     p = sub.add_parser(
         "related",
         help="nearest targets of a query, optionally within a context (Fig. 7)",
@@ -262,6 +261,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=200,
         help="with --index and --context: index candidates to re-rank",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyg-multisage",
+        description=DESCRIPTION,
+        formatter_class=_Formatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"pyg-multisage {__version__}"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add(
+        *a, formatter_class=argparse.ArgumentDefaultsHelpFormatter, **k
+    )
+
+    _train_parser(sub)
+    _evaluate_parser(sub)
+    _embed_parser(sub)
+    _precompute_parser(sub)
+    _index_parser(sub)
+    _sample_parser(sub)
+    _related_parser(sub)
     return parser
 
 

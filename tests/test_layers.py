@@ -25,7 +25,7 @@ LAYERS = [
     ("losses",),
     ("metrics", "references"),
     ("tasks",),
-    ("checkpoint", "train"),
+    ("checkpoint", "run_folder", "train"),
     ("datasets",),
     ("experiment",),
     ("distributed",),
