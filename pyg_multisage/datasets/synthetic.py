@@ -260,8 +260,7 @@ def synthetic_multipartite(
     ]
     keep = a != b
     lo, hi = np.minimum(a, b)[keep], np.maximum(a, b)[keep]
-    pkey = np.sort(lo * num_targets + hi)
-    pkey = pkey[np.concatenate([[True], pkey[1:] != pkey[:-1]])]
+    pkey = np.unique(lo * num_targets + hi)  # sorted, no repeats
     pairs = torch.from_numpy(np.stack([pkey // num_targets, pkey % num_targets]))
 
     data = HeteroData()

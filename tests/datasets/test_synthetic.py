@@ -131,3 +131,9 @@ def test_ten_million_edges_time(capsys):
     with capsys.disabled():
         print(f"\nSyntheticMultipartite: {num_edges:,} edges in {elapsed:.2f} s")
     assert num_edges >= 10_000_000
+
+
+def test_no_pairs_gives_empty_splits():
+    data = synthetic_multipartite(num_targets=100, num_contexts=40, num_pairs=0)
+    for split in ("train", "val", "test"):
+        assert data[f"{split}_pairs"].shape == (2, 0)
