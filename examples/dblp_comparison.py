@@ -5,36 +5,57 @@ neighbors, no context), GAT, HAN (PyG's ``HANConv`` over the paper–venue–pap
 and paper–term–paper metapaths), MultiSage-2 (venue context), MultiSage-3
 (venue + term contexts) and OmniSage (PPR neighbors, transformer aggregator).
 All get the same features, walk neighbors, training pairs, negatives, loss and
-budget (:mod:`pyg_multisage.experiment`); each runs with several seeds and the
-table reports mean ± std of the MultiSage §3.1 metrics on the *test* pairs
-against the pool of all papers. Nothing is tuned on the test split.
+budget (:mod:`pyg_multisage.experiment`).
+
+How the numbers are made, in order:
+
+1. **Sweep** (validation pairs only): for every model, the same small grid of
+   learning rates (``--sweep-lr``) and initial softmax temperatures
+   (``--sweep-temperature``) is trained on seed ``--sweep-seed`` for a
+   fraction ``--sweep-budget`` of the main budget; the cell with the best
+   validation MRR is that model's setting.
+2. **Training to convergence**: every model trains with its setting for at
+   most ``--epochs`` epochs (one epoch: one pass over the training pairs),
+   validated ``--evals-per-epoch`` times per epoch, stopped early after
+   ``--patience`` validations without a better validation MRR; the best
+   weights are restored and reported with their epoch.
+3. **Test, once**: the best weights of each (model, seed) are scored once on
+   the test pairs against the pool of all papers; the table reports mean ±
+   std over ``--seeds``.
 
 Two rows need no training and show what learning adds (MultiSage Table 2's
 Textual and Pixie rows, :mod:`pyg_multisage.references`): ``raw features``
 (cosine of the input title features) and ``Pixie (walk counts)`` (the pool
 ranked by the visit counts of random walks from the query through every
 context type; ``--pixie-walks``, ``--pixie-traversals``,
-``--pixie-termination``, chosen on the validation pairs). Both are computed
-once per seed on the seed's evaluation pairs and cached like the runs.
+``--pixie-termination``, chosen on the validation pairs).
 
 Usage::
 
-    python examples/dblp_comparison.py [--steps 300] [--seeds 0 1 2]
+    python examples/dblp_comparison.py [--epochs 2] [--seeds 0 1 2] [--jobs 2]
         [--models text pinsage ...] [--raw-dir PATH]
 
-Each (model, seed) run is saved under ``--cache``, so seeds can run in
-parallel processes (``--seeds 1 --no-aggregate``) and a last call with all
-seeds aggregates. Writes ``benchmarks/results/dblp_comparison.json``
-(``{model: {metric: {"mean": ..., "std": ...}}}``) and a bar chart
-``benchmarks/results/dblp_comparison.png``.
+Resumable: each (model, seed, setting) run is a run folder under ``--cache``
+(an interrupted run continues from its last checkpoint) and a finished run's
+record is reused, so a second call only aggregates. ``--jobs 2`` trains two
+runs at a time in separate processes. Writes
+``benchmarks/results/dblp_comparison.json`` (``{model: {metric: {"mean": ...,
+"std": ...}}}`` plus ``_meta``: settings, sweep, best epochs, seconds), a CSV,
+a bar chart and the validation learning curves
+(``dblp_comparison_curves.png``, one line per model).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -61,7 +82,143 @@ REFERENCES = ("raw features", "Pixie (walk counts)")
 
 def _comparable(config: ex.RunConfig) -> dict:
     """The settings a cached run must share to be reused."""
-    return {k: v for k, v in vars(config).items() if k not in ("progress", "raw_dir")}
+    skip = ("progress", "raw_dir", "output_dir")
+    return {k: v for k, v in vars(config).items() if k not in skip}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run: a sweep cell (scored on validation pairs) or a
+    final run (scored once on the test pairs)."""
+
+    kind: str  # "sweep" or "final"
+    name: str  # model name of the table
+    config: ex.RunConfig
+    cache: str
+
+    @property
+    def tag(self) -> str:
+        c = self.config
+        return f"{self.kind}-{self.name}-s{c.seed}-lr{c.lr:g}-t{c.temperature:g}"
+
+    @property
+    def record_path(self) -> Path:
+        return Path(self.cache) / f"{self.tag}.json"
+
+    def cached(self) -> dict | None:
+        """The finished record of this run, if one with the same settings
+        exists."""
+        if self.record_path.is_file():
+            done = json.loads(self.record_path.read_text())
+            if done["config"] == _comparable(self.config):
+                return done
+        return None
+
+
+def run_job(job: Job, threads: int | None = None) -> dict:
+    """Trains one job (resuming its run folder if it was interrupted) and
+    writes its record: the metrics, validation curve, best epoch and
+    seconds."""
+    if threads:
+        torch.set_num_threads(threads)
+    done = job.cached()
+    if done is not None:
+        return done
+    run_dir = Path(job.cache) / "runs" / job.tag
+    config = ex.RunConfig(**{**vars(job.config), "output_dir": str(run_dir)})
+    partial = ex.partial_dir(run_dir)
+    resume = partial.is_dir() and (partial / "config.json").is_file()
+    if resume:
+        saved = json.loads((partial / "config.json").read_text())
+        resume = _comparable(ex.RunConfig(**saved)) == _comparable(config)
+    t0 = time.perf_counter()
+    result = ex.run(config, resume=resume, overwrite=not resume)
+    record = {
+        "config": _comparable(job.config),
+        "metrics": result.metrics,
+        "val_curve": result.val_curve,
+        "best_epoch": result.best_epoch,
+        "best_val": max((r["MRR"] for r in result.val_curve), default=None),
+        "stopped_early": result.stopped_early,
+        "steps_per_epoch": result.steps_per_epoch,
+        "seconds": time.perf_counter() - t0,
+    }
+    tmp = job.record_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(job.record_path)
+    return record
+
+
+def run_jobs(jobs: list[Job], num_jobs: int, threads: int | None, desc: str):
+    """Records of :obj:`jobs` (in order), trained :obj:`num_jobs` at a time
+    in separate processes (``1``: in this process), with a progress bar."""
+    out: dict[int, dict] = {}
+    todo = []
+    for i, job in enumerate(jobs):
+        done = job.cached()
+        if done is not None:
+            out[i] = done
+        else:
+            todo.append(i)
+    bar = tqdm(total=len(jobs), initial=len(out), desc=desc)
+    if num_jobs <= 1 or len(todo) <= 1:
+        for i in todo:
+            out[i] = run_job(jobs[i], threads)
+            bar.update(1)
+    else:
+        ctx = get_context("spawn")
+        with ProcessPoolExecutor(num_jobs, mp_context=ctx) as pool:
+            futures = {i: pool.submit(run_job, jobs[i], threads) for i in todo}
+            for i, future in futures.items():
+                out[i] = future.result()
+                bar.update(1)
+    bar.close()
+    return [out[i] for i in range(len(jobs))]
+
+
+def sweep(
+    base: ex.RunConfig, args: argparse.Namespace, num_jobs: int, threads: int | None
+) -> dict[str, dict]:
+    """Per model, the grid cell with the best validation MRR (ties: the
+    first cell), trained on :obj:`args.sweep_seed` for
+    :obj:`args.sweep_budget` of the main budget."""
+    scaled = {}
+    if base.epochs is not None:
+        scaled["epochs"] = base.epochs * args.sweep_budget
+    else:
+        scaled["steps"] = max(1, math.ceil(base.steps * args.sweep_budget))
+    grid = [(lr, t) for lr in args.sweep_lr for t in args.sweep_temperature]
+    jobs = [
+        Job(
+            "sweep",
+            name,
+            ex.RunConfig(
+                **{
+                    **vars(base),
+                    **scaled,
+                    "model": MODELS[name],
+                    "seed": args.sweep_seed,
+                    "lr": lr,
+                    "temperature": t,
+                    "eval_split": "val",
+                    "patience": None,
+                }
+            ),
+            args.cache,
+        )
+        for name in args.models
+        for lr, t in grid
+    ]
+    records = run_jobs(jobs, num_jobs, threads, "sweep (validation)")
+    chosen: dict[str, dict] = {}
+    for job, rec in zip(jobs, records, strict=True):
+        val = rec["best_val"] if rec["best_val"] is not None else rec["metrics"]["MRR"]
+        cell = {"lr": job.config.lr, "temperature": job.config.temperature}
+        entry = chosen.setdefault(job.name, {"grid": [], "best": None, "val": -1.0})
+        entry["grid"].append({**cell, "val_MRR": val})
+        if val > entry["val"]:
+            entry["best"], entry["val"] = cell, val
+    return chosen
 
 
 def reference_rows(
@@ -163,13 +320,60 @@ def plot(results: dict, path: Path, metrics=("MRR", "REC@10", "JAC")) -> None:
     plt.close(fig)
 
 
+def plot_curves(records: dict[str, list[dict]], path: Path) -> None:
+    """Validation MRR against epochs, one line per model (mean over seeds
+    at each validation; a seed that stopped early drops out)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, recs in records.items():
+        points: dict[float, list[float]] = {}
+        for rec in recs:
+            for row in rec["val_curve"]:
+                points.setdefault(round(row["epoch"], 4), []).append(row["MRR"])
+        if not points:
+            continue
+        xs = sorted(points)
+        ax.plot(xs, [statistics.fmean(points[x]) for x in xs], marker="o", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation MRR")
+    ax.set_title("DBLP learning curves (validation pairs, mean over seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=400)
-    ap.add_argument("--batch-size", type=int, default=128)
+    budget = ap.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--epochs", type=float, default=None, help="maximum epochs (default: 2)"
+    )
+    budget.add_argument("--steps", type=int, default=None, help="maximum steps")
+    ap.add_argument("--evals-per-epoch", type=int, default=2)
+    ap.add_argument(
+        "--eval-every", type=int, default=None, help="validate every so many steps"
+    )
+    ap.add_argument(
+        "--patience", type=int, default=2, help="validations without improvement"
+    )
+    ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--negatives", type=int, default=256)
+    ap.add_argument("--sweep-lr", nargs="+", type=float, default=[2e-3, 6e-3])
+    ap.add_argument("--sweep-temperature", nargs="+", type=float, default=[10.0, 30.0])
+    ap.add_argument(
+        "--sweep-budget",
+        type=float,
+        default=0.25,
+        help="fraction of the main budget each sweep cell trains",
+    )
+    ap.add_argument("--sweep-seed", type=int, default=0)
     ap.add_argument("--raw-dir", help="raw DBLP files (default: $PYG_MULTISAGE_DBLP)")
     ap.add_argument("--root", default=None, help="processed dataset folder")
     ap.add_argument("--out", default=str(RESULTS))
@@ -177,10 +381,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument(
         "--cache",
         default=str(ROOT / "runs" / "dblp_comparison"),
-        help="one metrics file per (model, seed); finished runs are reused, so "
-        "seeds can run in parallel processes and a last call aggregates",
+        help="one run folder and record per (model, seed, setting); finished "
+        "runs are reused and interrupted ones resumed",
     )
-    ap.add_argument("--threads", type=int, default=None, help="torch threads")
+    ap.add_argument("--jobs", type=int, default=1, help="runs trained at a time")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per run (default: CPU count / jobs)",
+    )
     ap.add_argument(
         "--eval-pairs", type=int, default=0, help="cap on test pairs scored (0: all)"
     )
@@ -202,76 +412,116 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--no-aggregate", action="store_true", help="only run")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    for name in ("jobs", "batch_size", "patience", "evals_per_epoch"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be >= 1")
+    if not 0 < args.sweep_budget <= 1:
+        ap.error("--sweep-budget must be in (0, 1]")
+    if args.epochs is None and args.steps is None:
+        args.epochs = 2.0
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
+    torch.set_num_threads(threads)
 
     base = ex.RunConfig(
         dataset="dblp",
         raw_dir=args.raw_dir,
         root=args.root,
         steps=args.steps,
+        epochs=args.epochs,
+        evals_per_epoch=args.evals_per_epoch,
+        eval_every=args.eval_every,
+        patience=args.patience,
         batch_size=args.batch_size,
         num_negatives=args.negatives,
         max_eval_pairs=args.eval_pairs,
         progress=False,
     )
-    cache = Path(args.cache)
-    cache.mkdir(parents=True, exist_ok=True)
-    per_model: dict[str, list[dict[str, float]]] = {m: [] for m in args.models}
-    seconds: dict[str, list[float]] = {m: [] for m in args.models}
-    jobs = [(m, s) for s in args.seeds for m in args.models]
-    task = None
-    for name, seed in tqdm(jobs, desc="dblp comparison"):
-        path = cache / f"{name}-s{seed}.json"
-        config = ex.RunConfig(**{**vars(base), "model": MODELS[name], "seed": seed})
-        if path.is_file():
-            done = json.loads(path.read_text())
-            if done["config"] == _comparable(config):
-                per_model[name].append(done["metrics"])
-                seconds[name].append(done["seconds"])
-                continue
-        task = task or ex.load_task(base)
-        t0 = time.perf_counter()
-        result = ex.run(config, task)
-        took = time.perf_counter() - t0
-        record = {"config": _comparable(config), "metrics": result.metrics}
-        path.write_text(json.dumps({**record, "seconds": took}, indent=1))
-        seconds[name].append(took)
-        per_model[name].append(result.metrics)
+    if base.epochs is None and base.eval_every is None:
+        ap.error("--steps needs --eval-every (the validation interval)")
+    Path(args.cache).mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    task = ex.load_task(base)  # processes the raw files once, before any worker
+
+    chosen = sweep(base, args, args.jobs, threads)
+    finals = [
+        Job(
+            "final",
+            name,
+            ex.RunConfig(
+                **{
+                    **vars(base),
+                    "model": MODELS[name],
+                    "seed": seed,
+                    **chosen[name]["best"],
+                }
+            ),
+            args.cache,
+        )
+        for seed in args.seeds
+        for name in args.models
+    ]
+    records = run_jobs(finals, args.jobs, threads, "dblp comparison (test once)")
     if args.no_aggregate:
         return {}
-
-    results = {m: aggregate(runs) for m, runs in per_model.items()}
+    per_model: dict[str, list[dict]] = {m: [] for m in args.models}
+    for job, rec in zip(finals, records, strict=True):
+        per_model[job.name].append(rec)
+    results = {
+        m: aggregate([r["metrics"] for r in recs]) for m, recs in per_model.items()
+    }
     # Non-learned references, once per seed on the same evaluation pairs.
     pixie = {
         "num_walks": args.pixie_walks,
         "num_traversals": args.pixie_traversals,
         "termination_prob": args.pixie_termination,
     }
-    task = task or ex.load_task(base)
     refs = [
-        reference_rows(task, ex.RunConfig(**{**vars(base), "seed": s}), pixie, cache)
+        reference_rows(
+            task, ex.RunConfig(**{**vars(base), "seed": s}), pixie, Path(args.cache)
+        )
         for s in args.seeds
     ]
     for name in REFERENCES:
         results[name] = aggregate([r[name] for r in refs])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    seconds = {m: [r["seconds"] for r in recs] for m, recs in per_model.items()}
     meta = {
-        "steps": args.steps,
+        "budget": {"epochs": args.epochs, "steps": args.steps},
+        "evals_per_epoch": args.evals_per_epoch,
+        "patience": args.patience,
         "batch_size": args.batch_size,
         "negatives": args.negatives,
         "seeds": args.seeds,
+        "sweep": {
+            "lr": args.sweep_lr,
+            "temperature": args.sweep_temperature,
+            "budget_fraction": args.sweep_budget,
+            "seed": args.sweep_seed,
+            "chosen": chosen,
+        },
+        "best_epoch": {
+            m: [r["best_epoch"] for r in recs] for m, recs in per_model.items()
+        },
+        "stopped_early": {
+            m: [r["stopped_early"] for r in recs] for m, recs in per_model.items()
+        },
+        "val_curves": {
+            m: [r["val_curve"] for r in recs] for m, recs in per_model.items()
+        },
         "seconds_per_run": {m: statistics.fmean(s) for m, s in seconds.items()},
+        "wall_seconds_this_call": time.perf_counter() - t_start,
+        "jobs": args.jobs,
+        "threads_per_job": threads,
         "split": base.eval_split,
         "references": {
             "raw features": "cosine of the L2-normalized input features",
             "Pixie (walk counts)": {"walks_per_context": pixie, "seed": "run seed"},
         },
     }
-    (out / f"{args.name}.json").write_text(
-        json.dumps({**results, "_meta": meta}, indent=2)
-    )
+    tmp = out / f"{args.name}.json.tmp"
+    tmp.write_text(json.dumps({**results, "_meta": meta}, indent=2))
+    tmp.replace(out / f"{args.name}.json")
     nan = {"mean": float("nan"), "std": float("nan")}
     print(
         ex.format_table(
@@ -284,17 +534,33 @@ def main(argv: list[str] | None = None) -> dict:
     write_csv(results, out / f"{args.name}.csv")
     try:
         plot(results, out / f"{args.name}.png")
+        plot_curves(per_model, out / f"{args.name}_curves.png")
         docs_static = ROOT / "docs" / "_static"
         if docs_static.is_dir() and out.resolve() == RESULTS.resolve():
             plot(results, docs_static / f"{args.name}.png")
+            plot_curves(per_model, docs_static / f"{args.name}_curves.png")
     except ImportError:
         print("matplotlib missing: no plot (pip install 'pyg_multisage[plot]')")
-    if "pinsage" in results and "multisage-3" in results:
-        ratio = (
-            results["multisage-3"]["MRR"]["mean"] / results["pinsage"]["MRR"]["mean"]
-        )
-        print(f"\nMultiSage-3 MRR / PinSage-style MRR = {ratio:.3f} (target >= 1.10)")
+    print_targets(results)
     return results
+
+
+def print_targets(results: dict) -> None:
+    """The issue's targets as ratios of mean MRR (where the rows exist)."""
+    mrr = {m: r["MRR"]["mean"] for m, r in results.items()}
+    raw = mrr.get("raw features")
+    lines = []
+    if raw:
+        for m in MODELS:
+            if m in mrr:
+                lines.append(f"{m} MRR / raw features = {mrr[m] / raw:.2f}")
+    baselines = [mrr[m] for m in ("text", "pinsage", "gat", "han") if m in mrr]
+    if baselines and "multisage-3" in mrr:
+        ratio = mrr["multisage-3"] / max(baselines)
+        lines.append(f"multisage-3 MRR / best baseline = {ratio:.2f}")
+    if "pinsage" in mrr and "omnisage" in mrr:
+        lines.append(f"omnisage MRR / pinsage = {mrr['omnisage'] / mrr['pinsage']:.2f}")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

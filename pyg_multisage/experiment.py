@@ -65,7 +65,7 @@ from pyg_multisage.run_folder import (
     partial_dir,
     write_json,
 )
-from pyg_multisage.train import TrainConfig, fit, load_checkpoint
+from pyg_multisage.train import BEST_NAME, TrainConfig, fit, load_checkpoint
 from pyg_multisage.transforms import ContextualWalkNeighbors, PPRNeighbors
 
 __all__ = [
@@ -91,6 +91,9 @@ __all__ = [
     "cap_pairs",
     "evaluate",
     "make_step",
+    "steps_per_epoch",
+    "budget",
+    "VAL_METRICS",
     "run",
     "load_run",
     "check_output_dir",
@@ -125,7 +128,20 @@ class RunConfig:
             ``multisage-2`` only the first (venue).
         root (str, optional): Dataset folder (processed files go there).
         raw_dir (str, optional): Folder of raw files read in place (DBLP).
-        steps (int): Optimizer steps. batch_size (int): pairs per step.
+        steps (int, optional): Optimizer steps (default: 400 when
+            :obj:`epochs` is not given either).
+        epochs (float, optional): The budget in epochs instead of steps: an
+            epoch is one pass over the training pairs,
+            ``ceil(num_train_pairs / batch_size)`` steps
+            (:func:`steps_per_epoch`). Give :obj:`steps` or :obj:`epochs`,
+            not both.
+        patience (int, optional): Early stopping: stop after this many
+            validations without a better validation MRR. Every run that
+            validates keeps the best weights (by validation MRR) and is
+            reported with them (:attr:`RunResult.best_epoch`).
+        evals_per_epoch (int): Validations per epoch when :obj:`epochs` is
+            given and :obj:`eval_every` is not.
+        batch_size (int): pairs per step.
         num_negatives (int): random negatives per step, shared by the batch.
         loss (str): ``softmax`` (OmniSage Eq. 1) or ``margin`` (MultiSage
             Eq. 3).
@@ -154,7 +170,10 @@ class RunConfig:
     raw_dir: str | None = None
     output_dir: str | None = None
     seed: int = 0
-    steps: int = 400
+    steps: int | None = None
+    epochs: float | None = None
+    patience: int | None = None
+    evals_per_epoch: int = 1
     batch_size: int = 128
     num_negatives: int = 256
     lr: float = 3e-3
@@ -198,7 +217,23 @@ class RunConfig:
             raise ValueError(
                 f"eval_split must be 'val' or 'test', got {self.eval_split!r}"
             )
-        for name in ("steps", "batch_size", "num_neighbors", "num_walks"):
+        if self.steps is not None and self.epochs is not None:
+            raise ValueError(
+                f"give steps or epochs, not both (got steps={self.steps}, "
+                f"epochs={self.epochs})"
+            )
+        if self.epochs is not None and not self.epochs > 0:
+            raise ValueError(f"epochs must be > 0, got {self.epochs}")
+        if self.steps is None and self.epochs is None:
+            self.steps = 400
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
+        if self.patience is not None and self.epochs is None and not self.eval_every:
+            raise ValueError("patience needs validations: set epochs or eval_every")
+        names = ("batch_size", "num_neighbors", "num_walks", "evals_per_epoch")
+        if self.steps is not None:
+            names = ("steps", *names)
+        for name in names:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.num_negatives < 0:
@@ -568,14 +603,58 @@ def make_step(model: Retriever, batcher: SeedBatcher, task: Task, config: RunCon
     return data, step_fn
 
 
+def steps_per_epoch(task: Task, config: RunConfig) -> int:
+    """Optimizer steps of one pass over the training pairs:
+    ``ceil(num_train_pairs / batch_size)``."""
+    return -(-task.pairs["train"].size(1) // config.batch_size)
+
+
+def budget(task: Task, config: RunConfig) -> tuple[int, int | None]:
+    """``(max_steps, eval_every)`` of a run: :obj:`config.steps`, or
+    :obj:`config.epochs` epochs of :func:`steps_per_epoch` steps validated
+    :obj:`config.evals_per_epoch` times per epoch (unless
+    :obj:`config.eval_every` says otherwise)."""
+    if config.epochs is None:
+        assert config.steps is not None
+        return config.steps, config.eval_every
+    per_epoch = steps_per_epoch(task, config)
+    max_steps = max(1, round(config.epochs * per_epoch))
+    every = config.eval_every or max(1, per_epoch // config.evals_per_epoch)
+    return max_steps, every
+
+
 @dataclass
 class RunResult:
+    """What :func:`run` returns.
+
+    Attributes:
+        metrics: The MultiSage §3.1 metrics on :obj:`config.eval_split`,
+            computed once, with the best weights.
+        history: :func:`~pyg_multisage.train.fit`'s history (one row per
+            step; ``eval/MRR`` etc. at validation steps).
+        val_curve: One row per validation: ``step``, ``epoch`` and the
+            validation metrics.
+        best_step, best_epoch: Where the best validation MRR was reached
+            (the weights reported); :obj:`None` without validation.
+        stopped_early: Whether patience ran out before the budget.
+        steps_per_epoch: Steps of one pass over the training pairs.
+    """
+
     config: RunConfig
     metrics: dict[str, float]
     history: list[dict[str, float]]
     output_dir: Path | None
     model: nn.Module
     embeddings: Tensor
+    val_curve: list[dict[str, float]] = field(default_factory=list)
+    best_step: int | None = None
+    best_epoch: float | None = None
+    stopped_early: bool = False
+    steps_per_epoch: int = 0
+
+
+#: Validation metrics followed during training.
+VAL_METRICS = ("MRR", "REC@1", "REC@10")
 
 
 def run(
@@ -587,17 +666,25 @@ def run(
 ) -> RunResult:
     """Samples, trains and evaluates one model.
 
+    The budget is :obj:`config.steps` or :obj:`config.epochs`
+    (:func:`budget`). A run that validates (``epochs`` or ``eval_every``)
+    scores the validation pairs at each validation, keeps the weights with
+    the best validation MRR, stops early after :obj:`config.patience`
+    validations without improvement, and evaluates the best weights once on
+    :obj:`config.eval_split` at the end.
+
     With :obj:`config.output_dir` set, the run folder is checked first
     (:func:`check_output_dir`, before any work), ``config.json`` is written
     at the start, a checkpoint every ``checkpoint_every`` steps
-    (default: ``eval_every``, else 50), and the checkpoint,
-    ``metrics.json`` and the curves (CSV, PNG) go into
-    ``<output_dir>.partial``, renamed to :obj:`output_dir` when the run is
-    complete. An interrupted run (SIGINT/SIGTERM:
-    :class:`~pyg_multisage.train.TrainingInterrupted`) stays in the partial
-    folder; ``resume=True`` continues it from its last checkpoint to the
-    same result as an uninterrupted run (each step's batch is a pure
-    function of the seed and the step; the random states are restored).
+    (default: the validation interval, else 50), and the checkpoint,
+    ``best.pt``, ``metrics.json``, ``training.json`` (validation curve,
+    best epoch) and the curves (CSV, PNG) go into ``<output_dir>.partial``,
+    renamed to :obj:`output_dir` when the run is complete. An interrupted
+    run (SIGINT/SIGTERM: :class:`~pyg_multisage.train.TrainingInterrupted`)
+    stays in the partial folder; ``resume=True`` continues it from its last
+    checkpoint to the same result as an uninterrupted run (each step's batch
+    is a pure function of the seed and the step; the random states are
+    restored).
     """
     out_dir = Path(config.output_dir) if config.output_dir else None
     if resume and out_dir is None:
@@ -615,39 +702,74 @@ def run(
     batcher = SeedBatcher(task.data, task.target, model_edge_types(task, config))
     data, step_fn = make_step(model, batcher, task, config)
     num_nodes = task.data[task.target].num_nodes
+    per_epoch = steps_per_epoch(task, config)
+    max_steps, eval_every = budget(task, config)
 
     def eval_fn() -> dict[str, float]:
-        emb = embed_all(model, batcher, num_nodes)
-        return {k: evaluate(emb, task.pairs["val"])[k] for k in ("MRR", "REC@10")}
+        scores = evaluate(embed_all(model, batcher, num_nodes), task.pairs["val"])
+        return {k: scores[k] for k in VAL_METRICS}
 
     train_cfg = TrainConfig(
-        max_steps=config.steps,
+        max_steps=max_steps,
         lr=config.lr,
         weight_decay=config.weight_decay,
-        warmup_steps=min(config.warmup_steps, config.steps - 1),
-        eval_every=config.eval_every,
-        checkpoint_every=config.checkpoint_every or config.eval_every or 50,
+        warmup_steps=min(config.warmup_steps, max_steps - 1),
+        eval_every=eval_every,
+        checkpoint_every=config.checkpoint_every or eval_every or 50,
         output_dir=str(work_dir) if work_dir else None,
         seed=config.seed,
         progress=config.progress,
+        monitor="MRR" if eval_every else None,
+        patience=config.patience,
     )
     result = fit(
         model,
         step_fn,
         data,
         train_cfg,
-        eval_fn=eval_fn if config.eval_every else None,
+        eval_fn=eval_fn if eval_every else None,
         resume=resume,
     )
+    val_curve = [
+        {
+            "step": row["step"],
+            "epoch": row["step"] / per_epoch,
+            **{k: row[f"eval/{k}"] for k in VAL_METRICS},
+        }
+        for row in result.history
+        if "eval/MRR" in row
+    ]
     emb = embed_all(
         model, batcher, num_nodes, progress=config.progress, desc="final evaluation"
     )
     pairs = cap_pairs(task.pairs[config.eval_split], config.max_eval_pairs, config.seed)
     metrics = evaluate(emb, pairs)
+    best_epoch = None if result.best_step is None else result.best_step / per_epoch
+    training = {
+        "steps_per_epoch": per_epoch,
+        "max_steps": max_steps,
+        "best_step": result.best_step,
+        "best_epoch": best_epoch,
+        "stopped_early": result.stopped_early,
+        "val_curve": val_curve,
+    }
     if work_dir is not None and out_dir is not None:
         write_json(work_dir / "metrics.json", metrics)
+        write_json(work_dir / "training.json", training)
         finish(work_dir, out_dir)
-    return RunResult(config, metrics, result.history, out_dir, model, emb)
+    return RunResult(
+        config,
+        metrics,
+        result.history,
+        out_dir,
+        model,
+        emb,
+        val_curve=val_curve,
+        best_step=result.best_step,
+        best_epoch=best_epoch,
+        stopped_early=result.stopped_early,
+        steps_per_epoch=per_epoch,
+    )
 
 
 def load_run(
@@ -676,7 +798,9 @@ def load_run(
     except (json.JSONDecodeError, TypeError) as err:
         raise ValueError(f"{cfg_file}: not a run configuration ({err})") from None
     config.progress = progress
-    state = load_checkpoint(run_dir / "checkpoint.pt")
+    # A run that validated reports (and restores) its best weights.
+    best = run_dir / BEST_NAME
+    state = load_checkpoint(best if best.is_file() else run_dir / "checkpoint.pt")
     task = load_task(config)
     task = task.replace_data(add_neighbors(task, config))
     model = build_model(task, config)

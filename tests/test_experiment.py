@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -79,6 +81,11 @@ def test_outputs_and_reload(tmp_path, task):
         ({"dataset": "cora"}, "dataset must be one of"),
         ({"loss": "bpr"}, "loss must be"),
         ({"steps": 0}, "steps must be"),
+        ({"steps": 5, "epochs": 1.0}, "give steps or epochs, not both"),
+        ({"steps": None, "epochs": 0.0}, "epochs must be > 0"),
+        ({"patience": 0}, "patience must be >= 1"),
+        ({"patience": 2}, "patience needs validations"),
+        ({"steps": None, "epochs": 1.0, "evals_per_epoch": 0}, "evals_per_epoch"),
     ],
 )
 def test_bad_config(kw, match):
@@ -167,3 +174,49 @@ def test_a_row_added_at_run_time_trains(task):
     assert isinstance(result.model.encoder, MeanOfSelf)
     with pytest.raises(ValueError, match="model must be one of"):
         _config("mine")
+
+
+def test_epoch_budget_validates_per_epoch_and_restores_the_best(tmp_path, task):
+    out = tmp_path / "run"
+    cfg = _config(
+        "multisage",
+        steps=None,
+        epochs=3,
+        evals_per_epoch=2,
+        batch_size=64,
+        lr=0.05,
+        output_dir=str(out),
+        eval_split="val",
+    )
+    result = ex.run(cfg, task)
+    per_epoch = -(-task.pairs["train"].size(1) // cfg.batch_size)
+    assert result.steps_per_epoch == per_epoch
+    every = per_epoch // 2
+    curve = result.val_curve
+    steps = [r["step"] for r in curve]
+    assert steps[:-1] == list(range(every, every * len(steps), every))
+    assert steps[-1] in (every * len(steps), 3 * per_epoch)
+    assert all(r["epoch"] == r["step"] / per_epoch for r in curve)
+    best = max(curve, key=lambda r: r["MRR"])
+    assert result.best_step == best["step"]
+    assert result.best_epoch == best["step"] / per_epoch
+    # The reported weights are the best ones: the final validation score of
+    # the returned model is the best of the curve, and so is a reload's.
+    assert result.metrics["MRR"] == pytest.approx(best["MRR"])
+    _, task2, model, batcher = ex.load_run(out)
+    emb = ex.embed_all(model, batcher, task2.data[task2.target].num_nodes)
+    torch.testing.assert_close(emb, result.embeddings)
+    saved = json.loads((out / "training.json").read_text())
+    assert saved["best_step"] == best["step"] and saved["val_curve"] == curve
+
+
+def test_patience_stops_after_validations_without_improvement(task):
+    # A learning rate this large stops improving at once: the run stops
+    # `patience` validations after its best one, before the budget.
+    cfg = _config("text", steps=None, epochs=20, evals_per_epoch=1, patience=2, lr=5.0)
+    result = ex.run(cfg, task)
+    mrr = [r["MRR"] for r in result.val_curve]
+    best = mrr.index(max(mrr))
+    assert result.stopped_early
+    assert len(mrr) == best + 1 + 2
+    assert result.val_curve[-1]["step"] < 20 * result.steps_per_epoch
