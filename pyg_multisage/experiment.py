@@ -45,9 +45,17 @@ from pyg_multisage import convention
 from pyg_multisage.convention import EdgeType, ppr_edge_type
 from pyg_multisage.datasets.retrieval import RETRIEVAL_TASKS, Task, retrieval_task
 from pyg_multisage.loader import ImportanceNeighborLoader
-from pyg_multisage.losses import max_margin_loss, sampled_softmax_loss
+from pyg_multisage.losses import (
+    HardNegativeBand,
+    HardNegativeCurriculum,
+    margin_loss_with_hard_negatives,
+    max_margin_loss,
+    sampled_softmax_loss,
+    softmax_loss_with_hard_negatives,
+)
 from pyg_multisage.metrics import retrieval_metrics
 from pyg_multisage.nn.models import (
+    FeatureSkip,
     GATEncoder,
     HANEncoder,
     MultiSage,
@@ -58,6 +66,7 @@ from pyg_multisage.nn.models import (
     TextEncoder,
     embed,
 )
+from pyg_multisage.references import pixie_visit_counts
 from pyg_multisage.run_folder import (
     RunFolderError,
     check_output_dir,
@@ -94,6 +103,7 @@ __all__ = [
     "steps_per_epoch",
     "budget",
     "VAL_METRICS",
+    "hard_negative_curriculum",
     "run",
     "load_run",
     "check_output_dir",
@@ -162,6 +172,20 @@ class RunConfig:
             pairs: the literal equations keep every output non-negative with
             a common offset and the cosines in a narrow band (the validation
             numbers are in ``docs/comparison.rst``).
+        feature_skip (bool): Add a learned linear skip path from the raw
+            target features to every model's output before the final
+            normalization (:class:`~pyg_multisage.nn.models.FeatureSkip`),
+            the same for every model.
+        hard_negatives (int): PinSage's hard-negative curriculum: at most so
+            many hard negatives per query (``0``: off), one more every
+            ``hard_negative_epochs`` epochs, none in the first
+            (:class:`~pyg_multisage.losses.HardNegativeCurriculum`; an epoch
+            is ``ceil(train pairs / batch_size)`` steps). They are drawn
+            uniformly from ranks ``hard_negative_band = (lo, hi)`` of the
+            query's Pixie visit-count ranking
+            (:func:`~pyg_multisage.references.pixie_visit_counts`,
+            ``hard_negative_walks`` walks per context type, the walk
+            settings of the Pixie reference otherwise).
     """
 
     dataset: str = "synthetic"
@@ -189,6 +213,11 @@ class RunConfig:
     target_relu: bool = False
     combine: str = "mask"
     act: str = "tanh"
+    feature_skip: bool = False
+    hard_negatives: int = 0
+    hard_negative_band: tuple[int, int] = (100, 500)
+    hard_negative_epochs: float = 1.0
+    hard_negative_walks: int = 200
     attention: str | None = "three_way"
     num_walks: int = 100
     walk_length: int = 3
@@ -249,6 +278,27 @@ class RunConfig:
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
         if self.max_eval_pairs < 0:
             raise ValueError(f"max_eval_pairs must be >= 0, got {self.max_eval_pairs}")
+        if self.hard_negatives < 0:
+            raise ValueError(f"hard_negatives must be >= 0, got {self.hard_negatives}")
+        band = self.hard_negative_band
+        if (
+            not isinstance(band, (tuple, list))
+            or len(band) != 2
+            or not all(isinstance(b, int) and not isinstance(b, bool) for b in band)
+            or not 0 <= band[0] < band[1]
+        ):
+            raise ValueError(
+                f"hard_negative_band must be two integers 0 <= lo < hi, got {band!r}"
+            )
+        self.hard_negative_band = (int(band[0]), int(band[1]))
+        if not self.hard_negative_epochs > 0:
+            raise ValueError(
+                f"hard_negative_epochs must be > 0, got {self.hard_negative_epochs}"
+            )
+        if self.hard_negative_walks < 1:
+            raise ValueError(
+                f"hard_negative_walks must be >= 1, got {self.hard_negative_walks}"
+            )
 
 
 # ---------------------------------------------------------------------------
@@ -479,11 +529,19 @@ def model_edge_types(task: Task, config: RunConfig) -> list[EdgeType]:
 
 def build_model(task: Task, config: RunConfig) -> Retriever:
     """The encoder of :obj:`config.model` (``batch -> [batch_size, d]``, L2
-    normalized), seeded with :obj:`config.seed`, in a :class:`Retriever`."""
+    normalized), seeded with :obj:`config.seed`, in a :class:`Retriever`
+    (with a :class:`~pyg_multisage.nn.models.FeatureSkip` from the raw
+    target features when :obj:`config.feature_skip`)."""
     spec = REGISTRY[config.model]
     torch.manual_seed(config.seed)
     encoder = spec.build(task, config, spec.neighbors.edge_types(task))
-    return Retriever(encoder, config.temperature, learn=config.learn_temperature)
+    skip = None
+    if config.feature_skip:
+        in_channels, _, out_channels = channels(task, config)
+        skip = FeatureSkip(in_channels, out_channels, task.target)
+    return Retriever(
+        encoder, config.temperature, learn=config.learn_temperature, feature_skip=skip
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -570,25 +628,66 @@ def evaluate(emb: Tensor, pairs: Tensor) -> dict[str, float]:
     )
 
 
+def steps_per_epoch(task: Task, config: RunConfig) -> int:
+    """Optimizer steps of one pass over the training pairs (an epoch):
+    ``ceil(num_train_pairs / batch_size)``."""
+    return max(1, -(-task.pairs["train"].size(1) // config.batch_size))
+
+
+def hard_negative_curriculum(
+    task: Task, config: RunConfig
+) -> HardNegativeCurriculum | None:
+    """PinSage's hard-negative curriculum of :obj:`config` (``None`` when
+    ``hard_negatives`` is 0): every target's Pixie visit-count ranking
+    through every context type (:func:`pixie_visit_counts`, seeded with
+    :obj:`config.seed`), cut to the band ``hard_negative_band``."""
+    if config.hard_negatives == 0:
+        return None
+    num_nodes = task.data[task.target].num_nodes
+    ranking = pixie_visit_counts(
+        task.data,
+        torch.arange(num_nodes),
+        target=task.target,
+        contexts=list(task.contexts),
+        num_walks=config.hard_negative_walks,
+        seed=config.seed,
+    )
+    band = HardNegativeBand(ranking, num_nodes, config.hard_negative_band)
+    return HardNegativeCurriculum(
+        band,
+        steps_per_epoch(task, config),
+        config.hard_negatives,
+        config.hard_negative_epochs,
+    )
+
+
 def make_step(model: Retriever, batcher: SeedBatcher, task: Task, config: RunConfig):
     """``(data(step), step_fn)`` for :func:`pyg_multisage.train.fit`: each step
-    draws ``batch_size`` training pairs and ``num_negatives`` random targets
-    (a pure function of the seed and the step, so a resumed run repeats it)."""
+    draws ``batch_size`` training pairs, ``num_negatives`` random targets and,
+    with ``hard_negatives``, each query's hard negatives of the step
+    (:func:`hard_negative_curriculum`): a pure function of the seed and the
+    step, so a resumed run repeats it."""
     pairs = task.pairs["train"]
     num_nodes = task.data[task.target].num_nodes
     b, k = config.batch_size, config.num_negatives
+    curriculum = hard_negative_curriculum(task, config)
 
     def data(step: int) -> tuple[HeteroData, Tensor]:
         gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
         idx = torch.randint(0, pairs.size(1), (b,), generator=gen)
         neg = torch.randint(0, num_nodes, (k,), generator=gen)
         ids = torch.cat([pairs[0, idx], pairs[1, idx], neg])
+        if curriculum is not None and curriculum.count(step) > 0:
+            hard = curriculum.sample(pairs[0, idx], step, gen)
+            ids = torch.cat([ids, hard.flatten()])
         return batcher(ids), ids
 
     def step_fn(item: tuple[HeteroData, Tensor]) -> Tensor:
         batch, ids = item
         z = model(batch)
-        q, p, n = z[:b], z[b : 2 * b], z[2 * b :]
+        q, p, n = z[:b], z[b : 2 * b], z[2 * b : 2 * b + k]
+        if z.size(0) > 2 * b + k:
+            return _hard_negative_loss(model, config, z, ids, b, k)
         if config.loss == "margin":
             return max_margin_loss(q, p, n, margin=config.margin, shared_negatives=True)
         # lambda * q^T v with a learned lambda: scale the queries.
@@ -603,12 +702,6 @@ def make_step(model: Retriever, batcher: SeedBatcher, task: Task, config: RunCon
     return data, step_fn
 
 
-def steps_per_epoch(task: Task, config: RunConfig) -> int:
-    """Optimizer steps of one pass over the training pairs:
-    ``ceil(num_train_pairs / batch_size)``."""
-    return -(-task.pairs["train"].size(1) // config.batch_size)
-
-
 def budget(task: Task, config: RunConfig) -> tuple[int, int | None]:
     """``(max_steps, eval_every)`` of a run: :obj:`config.steps`, or
     :obj:`config.epochs` epochs of :func:`steps_per_epoch` steps validated
@@ -621,6 +714,26 @@ def budget(task: Task, config: RunConfig) -> tuple[int, int | None]:
     max_steps = max(1, round(config.epochs * per_epoch))
     every = config.eval_every or max(1, per_epoch // config.evals_per_epoch)
     return max_steps, every
+
+
+def _hard_negative_loss(
+    model: Retriever, config: RunConfig, z: Tensor, ids: Tensor, b: int, k: int
+) -> Tensor:
+    """The step's loss with hard negatives: the rows after the ``2b + k``
+    (queries, positives, random negatives) are ``b`` blocks of ``h``."""
+    q, p, n = z[:b], z[b : 2 * b], z[2 * b : 2 * b + k]
+    hard = z[2 * b + k :].view(b, -1, z.size(-1))
+    if config.loss == "margin":
+        return margin_loss_with_hard_negatives(q, p, n, hard, margin=config.margin)
+    return softmax_loss_with_hard_negatives(
+        q * model.scale,
+        p,
+        n,
+        hard,
+        positive_ids=ids[b : 2 * b],
+        negative_ids=ids[2 * b : 2 * b + k],
+        hard_ids=ids[2 * b + k :].view(b, -1),
+    )
 
 
 @dataclass

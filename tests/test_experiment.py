@@ -220,3 +220,97 @@ def test_patience_stops_after_validations_without_improvement(task):
     assert result.stopped_early
     assert len(mrr) == best + 1 + 2
     assert result.val_curve[-1]["step"] < 20 * result.steps_per_epoch
+
+
+@pytest.mark.parametrize("model", ["text", "pinsage", "multisage", "omnisage"])
+def test_feature_skip_trains_every_model(task, model):
+    result = ex.run(_config(model, feature_skip=True), task)
+    assert hasattr(result.model, "feature_skip")
+    torch.testing.assert_close(
+        result.embeddings.norm(dim=-1), torch.ones(300), atol=1e-4, rtol=0
+    )
+
+
+def test_feature_skip_adds_a_linear_map_of_the_raw_features(task):
+    config = _config("pinsage", feature_skip=True)
+    t = task.replace_data(ex.add_neighbors(task, config))
+    model = ex.build_model(t, config)
+    plain = ex.build_model(t, _config("pinsage"))
+    assert "feature_skip.lin.weight" in model.state_dict()
+    assert not any("feature_skip" in k for k in plain.state_dict())
+    batcher = ex.SeedBatcher(t.data, t.target, ex.model_edge_types(t, config))
+    batch = batcher(torch.tensor([0, 4, 9]))
+    z = model.encoder(batch)
+    x = t.data[t.target].x[[0, 4, 9]]
+    w = model.feature_skip.lin.weight
+    want = torch.nn.functional.normalize(
+        z + torch.nn.functional.normalize(x, dim=-1) @ w.t(), dim=-1
+    )
+    torch.testing.assert_close(model(batch), want)
+    # JL initialization: E||W x||^2 = ||x||^2 = 1 (8 dims: mean over rows).
+    xa = torch.nn.functional.normalize(t.data[t.target].x, dim=-1)
+    sq = (xa @ w.t()).pow(2).sum(-1).mean()
+    assert abs(float(sq) - 1.0) < 0.3
+
+
+def test_hard_negatives_come_from_the_query_band_and_repeat(task):
+    from pyg_multisage.references import pixie_visit_counts
+
+    config = _config(
+        "text",
+        hard_negatives=3,
+        hard_negative_band=(2, 8),
+        hard_negative_epochs=0.5,
+        hard_negative_walks=50,
+    )
+    spe = ex.steps_per_epoch(task, config)
+    assert spe == -(-task.pairs["train"].size(1) // 16)
+    model = ex.build_model(task, config)
+    batcher = ex.SeedBatcher(task.data, task.target, [])
+    data, step_fn = ex.make_step(model, batcher, task, config)
+    n = task.data[task.target].num_nodes
+    ranking = pixie_visit_counts(
+        task.data, torch.arange(n), target=task.target,
+        contexts=list(task.contexts), num_walks=50, seed=0,
+    )  # fmt: skip
+    assert data(0)[1].numel() == 2 * 16 + 16  # first epoch: none
+    for step, count in [(-(-spe // 2), 1), (spe, 2), (10 * spe, 3)]:
+        batch, ids = data(step)
+        assert ids.numel() == 2 * 16 + 16 + 16 * count
+        hard = ids[48:].view(16, count)
+        for q, row in zip(ids[:16].tolist(), hard.tolist(), strict=True):
+            lo, hi = ranking.ptr[q].item(), ranking.ptr[q + 1].item()
+            band = ranking.neighbor[lo:hi][2:8].tolist()
+            if band:
+                assert set(row) <= set(band)
+        assert torch.equal(ids, data(step)[1])  # a pure function of the step
+        loss = step_fn((batch, ids))
+        assert torch.isfinite(loss)
+    # A fresh step function (as after a resume) gives the same batches.
+    data2, _ = ex.make_step(model, batcher, task, config)
+    assert torch.equal(data2(spe)[1], data(spe)[1])
+    # Off: the batches are those of a run without the curriculum.
+    data0, _ = ex.make_step(model, batcher, task, _config("text"))
+    assert torch.equal(data0(spe)[1], data(spe)[1][:48])
+
+
+def test_hard_negatives_train_with_both_losses(task):
+    for loss in ("softmax", "margin"):
+        cfg = _config("pinsage", loss=loss, hard_negatives=2, hard_negative_epochs=0.01)
+        result = ex.run(cfg, task)
+        assert all(torch.isfinite(torch.tensor(h["loss"])) for h in result.history)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"hard_negatives": -1}, "hard_negatives must be"),
+        ({"hard_negative_band": (5, 5)}, "hard_negative_band"),
+        ({"hard_negative_band": (1,)}, "hard_negative_band"),
+        ({"hard_negative_epochs": 0}, "hard_negative_epochs"),
+        ({"hard_negative_walks": 0}, "hard_negative_walks"),
+    ],
+)
+def test_bad_hard_negative_config(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _config("text", **kw)

@@ -15,6 +15,10 @@ r"""Training objectives, one file per objective.
 * :mod:`~pyg_multisage.losses.chunked_softmax`: the memory-saving chunked
   computation of the same loss (OmniSage §3.4.2, Algorithm 1), used by
   :func:`sampled_softmax_loss` when given ``chunk_size``.
+* :mod:`~pyg_multisage.losses.hard_negatives`: PinSage's hard-negative
+  curriculum (:class:`HardNegativeCurriculum`: negatives from a band of each
+  query's own ranking, one more per epoch) and the two losses with per-query
+  hard negatives.
 * :mod:`~pyg_multisage.losses.softmax_config`:
   :class:`SampledSoftmaxConfig`, the validated settings of one sampled-softmax
   batch shared by the unchunked and chunked computations.
@@ -22,6 +26,13 @@ r"""Training objectives, one file per objective.
 
 from pyg_multisage.losses.chunked_softmax import chunked_sampled_softmax
 from pyg_multisage.losses.count_min_sketch import CountMinSketch
+from pyg_multisage.losses.hard_negatives import (
+    HardNegativeBand,
+    HardNegativeCurriculum,
+    hard_negative_count,
+    margin_loss_with_hard_negatives,
+    softmax_loss_with_hard_negatives,
+)
 from pyg_multisage.losses.max_margin import MaxMarginLoss, max_margin_loss
 from pyg_multisage.losses.sampled_softmax import (
     SampledSoftmaxLoss,
@@ -32,6 +43,11 @@ from pyg_multisage.losses.softmax_config import SampledSoftmaxConfig
 
 __all__ = [
     "CountMinSketch",
+    "HardNegativeBand",
+    "HardNegativeCurriculum",
+    "hard_negative_count",
+    "margin_loss_with_hard_negatives",
+    "softmax_loss_with_hard_negatives",
     "MaxMarginLoss",
     "SampledSoftmaxConfig",
     "SampledSoftmaxLoss",

@@ -35,6 +35,11 @@ def test_public_names_and_one_file_per_objective():
         "candidate_log_q": "sampled_softmax",
         "chunked_sampled_softmax": "chunked_softmax",
         "SampledSoftmaxConfig": "softmax_config",
+        "HardNegativeBand": "hard_negatives",
+        "HardNegativeCurriculum": "hard_negatives",
+        "hard_negative_count": "hard_negatives",
+        "margin_loss_with_hard_negatives": "hard_negatives",
+        "softmax_loss_with_hard_negatives": "hard_negatives",
     }
     assert set(homes) == set(losses.__all__)
     for name, module in homes.items():
