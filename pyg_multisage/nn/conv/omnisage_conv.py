@@ -63,7 +63,8 @@ class OmniSageConv(torch.nn.Module):
     :obj:`num_slots[edge_type]` slots. The token sequence is
 
     .. math::
-        [\mathtt{CLS} (+ g_{t}(\mathbf{x}_u)),\; g_{t}(\mathbf{x}_u) + \mathbf{e}_{self},\;
+        [\mathtt{CLS} + g_{t}(\mathbf{x}_u),\;
+        g_{t}(\mathbf{x}_u) + \mathbf{e}_{self},\;
         \dots,\; g_{t_v}(\mathbf{x}_{v_i}) + \mathbf{W}_s \log(1 + s_i)
         + \mathbf{e}_{r, i},\; \dots]
 
