@@ -66,6 +66,7 @@ from pyg_multisage.nn.models import (
     TextEncoder,
     embed,
 )
+from pyg_multisage.objectives import Objective, OmniSageObjective
 from pyg_multisage.references import pixie_visit_counts
 from pyg_multisage.run_folder import (
     RunFolderError,
@@ -186,6 +187,21 @@ class RunConfig:
             (:func:`~pyg_multisage.references.pixie_visit_counts`,
             ``hard_negative_walks`` walks per context type, the walk
             settings of the Pixie reference otherwise).
+        lambda_pair, lambda_feat, lambda_seq (float): OmniSage Eq. 6's
+            weights (lambda_p, lambda_f, lambda_s) of the
+            entity–entity, entity–feature and user–entity tasks (rows with
+            an :mod:`~pyg_multisage.objectives` objective; default ``1``
+            each, the paper gives no values). ``lambda_seq`` only matters
+            for datasets with user sequences.
+        log_q (bool): the count-min-sketch logQ correction of Eq. 1
+            (``sketch_width`` columns, depth 4).
+        chunk_size (int, optional): queries per chunk of the chunked
+            softmax (Alg. 1); :obj:`None`: unchunked.
+        feature_hidden_channels, feature_layers (int): the feature encoders
+            g_x (A.3.2: 4 layers of 1,024; narrower here for CPU).
+        user_batch_size, user_max_length, user_layers (int): users per step,
+            t_max and causal transformer layers of the
+            user–entity task (A.3.2: 4 layers).
     """
 
     dataset: str = "synthetic"
@@ -232,6 +248,18 @@ class RunConfig:
     max_eval_pairs: int = 0
     progress: bool = True
     synthetic: dict[str, Any] = field(default_factory=dict)
+    # --- OmniSage's multi-task objective (Eq. 6), rows with an objective ---
+    lambda_pair: float = 1.0
+    lambda_feat: float = 1.0
+    lambda_seq: float = 1.0
+    log_q: bool = True
+    chunk_size: int | None = 64
+    sketch_width: int = 2**16
+    feature_hidden_channels: int = 256
+    feature_layers: int = 4
+    user_batch_size: int = 32
+    user_max_length: int = 8
+    user_layers: int = 2
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -298,6 +326,23 @@ class RunConfig:
         if self.hard_negative_walks < 1:
             raise ValueError(
                 f"hard_negative_walks must be >= 1, got {self.hard_negative_walks}"
+            )
+        for name in ("lambda_pair", "lambda_feat", "lambda_seq"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1 or None, got {self.chunk_size}")
+        for name in (
+            "sketch_width",
+            "feature_layers",
+            "user_batch_size",
+            "user_layers",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.user_max_length < 1:
+            raise ValueError(
+                f"user_max_length must be >= 1, got {self.user_max_length}"
             )
 
 
@@ -420,11 +465,16 @@ class ModelSpec:
             :class:`PPR` or your own).
         build (Builder): ``(task, config, edge_types) -> encoder``.
         description (str): One line for tables and help texts.
+        objective (Objective, optional): The row's own training objective
+            (:class:`~pyg_multisage.objectives.Objective`: its trainable
+            heads and step function); :obj:`None`: the pair loss of
+            :obj:`config.loss`.
     """
 
     neighbors: NeighborSource
     build: Builder
     description: str
+    objective: Objective | None = None
 
 
 def channels(task: Task, config: RunConfig) -> tuple[int, int, int]:
@@ -498,7 +548,18 @@ REGISTRY: dict[str, ModelSpec] = {
     "multisage-2": ModelSpec(
         ContextualWalks(num_contexts=1), _multisage, "MultiSage, first context type"
     ),
-    "omnisage": ModelSpec(PPR(), _omnisage, "OmniSage over PPR neighbors"),
+    "omnisage": ModelSpec(
+        PPR(),
+        _omnisage,
+        "OmniSage over PPR neighbors, multi-task objective (Eq. 6)",
+        OmniSageObjective(),
+    ),
+    "omnisage-nograph": ModelSpec(
+        NoNeighbors(),
+        _omnisage,
+        "OmniSage without neighbors (Table 3), same objective",
+        OmniSageObjective(),
+    ),
 }
 
 #: The registry's model names, in table order.
@@ -534,14 +595,21 @@ def build_model(task: Task, config: RunConfig) -> Retriever:
     target features when :obj:`config.feature_skip`)."""
     spec = REGISTRY[config.model]
     torch.manual_seed(config.seed)
-    encoder = spec.build(task, config, spec.neighbors.edge_types(task))
+    edge_types = spec.neighbors.edge_types(task)
+    encoder = spec.build(task, config, edge_types)
     skip = None
     if config.feature_skip:
         in_channels, _, out_channels = channels(task, config)
         skip = FeatureSkip(in_channels, out_channels, task.target)
-    return Retriever(
+    model = Retriever(
         encoder, config.temperature, learn=config.learn_temperature, feature_skip=skip
     )
+    if spec.objective is not None:
+        heads = spec.objective.heads(task, config, edge_types)
+        if heads is not None:
+            # Trained with the encoder and saved in the same checkpoint.
+            model.heads = heads
+    return model
 
 
 # ---------------------------------------------------------------------------
@@ -662,11 +730,16 @@ def hard_negative_curriculum(
 
 
 def make_step(model: Retriever, batcher: SeedBatcher, task: Task, config: RunConfig):
-    """``(data(step), step_fn)`` for :func:`pyg_multisage.train.fit`: each step
-    draws ``batch_size`` training pairs, ``num_negatives`` random targets and,
-    with ``hard_negatives``, each query's hard negatives of the step
-    (:func:`hard_negative_curriculum`): a pure function of the seed and the
-    step, so a resumed run repeats it."""
+    """``(data(step), step_fn)`` for :func:`pyg_multisage.train.fit`: the
+    row's own objective when it has one (:attr:`ModelSpec.objective`), else
+    each step draws ``batch_size`` training pairs, ``num_negatives`` random
+    targets and, with ``hard_negatives``, each query's hard negatives of the
+    step (:func:`hard_negative_curriculum`) for :obj:`config.loss`: a pure
+    function of the seed and the step, so a resumed run repeats it."""
+    spec = REGISTRY[config.model]
+    if spec.objective is not None:
+        edge_types = spec.neighbors.edge_types(task)
+        return spec.objective.make_step(model, batcher, task, config, edge_types)
     pairs = task.pairs["train"]
     num_nodes = task.data[task.target].num_nodes
     b, k = config.batch_size, config.num_negatives

@@ -44,6 +44,10 @@ class Task:
         pairs (dict[str, Tensor]): ``'train'``, ``'val'``, ``'test'`` →
             ``[2, P]`` (query, positive) target ids.
         names (list[str], optional): A display name per target (titles).
+        user_sequences (Tensor, optional): ``[U, L]`` target ids each user
+            engaged with, in time order, right-padded with ``-1``
+            (OmniSage's user–entity task, Eq. 4–5); :obj:`None` when the
+            dataset has no users.
     """
 
     data: HeteroData
@@ -51,10 +55,18 @@ class Task:
     contexts: list[str]
     pairs: dict[str, Tensor]
     names: list[str] | None = None
+    user_sequences: Tensor | None = None
 
     def replace_data(self, data: HeteroData) -> Task:
         """The same task on another graph (e.g. with neighbor edges added)."""
-        return Task(data, self.target, self.contexts, self.pairs, self.names)
+        return Task(
+            data,
+            self.target,
+            self.contexts,
+            self.pairs,
+            self.names,
+            self.user_sequences,
+        )
 
 
 def _pairs(data: HeteroData, dataset: str) -> dict[str, Tensor]:
@@ -81,7 +93,8 @@ def synthetic_task(**kwargs: Any) -> Task:
     data = synthetic_multipartite(**args)
     target = args.get("target", "item")
     contexts = [args.get("context", "board")]
-    return Task(data, target, contexts, _pairs(data, "synthetic"))
+    seqs = data.user_sequences if "user_sequences" in data else None
+    return Task(data, target, contexts, _pairs(data, "synthetic"), None, seqs)
 
 
 def dblp_task(root: str | None = None, raw_dir: str | None = None) -> Task:

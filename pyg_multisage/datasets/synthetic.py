@@ -160,6 +160,8 @@ def synthetic_multipartite(
     context: str = "board",
     relation: str = "in",
     reverse_relation: str = "has",
+    num_users: int = 0,
+    sequence_length: int = 8,
 ) -> HeteroData:
     r"""Generates one planted-facet multipartite graph; see
     :class:`SyntheticMultipartite` for the model and the arguments."""
@@ -187,6 +189,8 @@ def synthetic_multipartite(
     if num_pairs is None:
         num_pairs = 2 * num_targets
     num_pairs = check_int(num_pairs, "num_pairs", 0)
+    num_users = check_int(num_users, "num_users", 0)
+    sequence_length = check_int(sequence_length, "sequence_length", 2)
     seed = check_seed(seed)
     rng = np.random.default_rng(seed)
 
@@ -263,6 +267,17 @@ def synthetic_multipartite(
     pkey = np.unique(lo * num_targets + hi)  # sorted, no repeats
     pairs = torch.from_numpy(np.stack([pkey // num_targets, pkey % num_targets]))
 
+    # Users (drawn last, so the graph and pairs do not depend on them): one
+    # facet each, a sequence of uniform targets of that facet.
+    if num_users:
+        uf = rng.integers(0, num_facets, num_users)
+        size = (mptr[uf + 1] - mptr[uf])[:, None]
+        pick = np.minimum(
+            (rng.random((num_users, sequence_length)) * size).astype(np.int64),
+            size - 1,
+        )
+        user_seq = members[mptr[uf][:, None] + pick]
+
     data = HeteroData()
     data[target].x = torch.from_numpy(x_target)
     data[target].facets = torch.from_numpy(target_facets.astype(np.int64))
@@ -278,6 +293,9 @@ def synthetic_multipartite(
     bwd.edge_weight = torch.from_numpy(rev_weight)
     data.train_pairs, data.val_pairs, data.test_pairs = split_pairs(pairs, split, seed)
     data.num_facets = num_facets
+    if num_users:
+        data.user_sequences = torch.from_numpy(user_seq.astype(np.int64))
+        data.user_facet = torch.from_numpy(uf.astype(np.int64))
     return data
 
 
@@ -347,6 +365,10 @@ class SyntheticMultipartite(InMemoryDataset):
             (default: :obj:`'in'`)
         reverse_relation (str, optional): context-to-target relation.
             (default: :obj:`'has'`)
+        num_users (int, optional): users with an engagement sequence.
+            (default: :obj:`0`, none)
+        sequence_length (int, optional): actions per user (:math:`\geq 2`).
+            (default: :obj:`8`)
         transform (callable, optional): applied on every access.
             (default: :obj:`None`)
     """
@@ -371,6 +393,8 @@ class SyntheticMultipartite(InMemoryDataset):
         relation: str = "in",
         reverse_relation: str = "has",
         transform: Callable | None = None,
+        num_users: int = 0,
+        sequence_length: int = 8,
     ) -> None:
         super().__init__(None, transform)
         self.target, self.context = target, context
@@ -400,6 +424,8 @@ class SyntheticMultipartite(InMemoryDataset):
             context,
             relation,
             reverse_relation,
+            num_users,
+            sequence_length,
         )
         self._data, self.slices = self.collate([data])
 

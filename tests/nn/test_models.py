@@ -174,8 +174,6 @@ def make_omnisage():
         {"pin": 5, "board": 4},
         8,
         {"pin": {PIN: 3, BOARD_PIN: 2}, "board": {PIN_BOARD: 2}},
-        feature_channels={"text": 9, "image": 5},
-        feature_hidden_channels=16,
         hidden_channels=16,
         heads=2,
         mlp_channels=32,
@@ -224,12 +222,10 @@ def test_omnisage_refuses_missing_edge_types_and_nan_features():
         model(bad)
 
 
-def test_omnisage_feature_encoders():
+def test_omnisage_has_no_feature_encoders():
+    # g_x lives in EntityFeatureTask only (one feature encoder, not two).
     model = make_omnisage()
-    enc = model.feature_encoders["text"]
-    assert [lin.out_channels for lin in enc.lins] == [16, 16, 16, 8]  # A.3.2
-    assert enc.norms is None or all(isinstance(n, torch.nn.Identity) for n in enc.norms)
-    assert model.encode_feature(torch.randn(3, 9), "text").shape == (3, 8)
-    with pytest.raises(KeyError, match="audio"):
-        model.encode_feature(torch.randn(3, 9), "audio")
+    assert not any("feature" in name for name, _ in model.named_parameters())
+    with pytest.raises(TypeError, match="feature_channels"):
+        OmniSage({"pin": 5}, 8, {"pin": {PIN: 3}}, feature_channels={"t": 9})
     assert "entities=['pin', 'board']" in repr(model)

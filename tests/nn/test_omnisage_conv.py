@@ -81,7 +81,12 @@ def test_tokens_follow_importance_and_mask_empty_slots():
                 + conv.slot_emb["pin__ppr_pin__pin"].weight[rank]
             )
             assert torch.allclose(seq[0, 2 + rank], token, atol=1e-6)
-        assert torch.allclose(seq[:, 0], conv.cls.expand(6, -1))
+        # The CLS token starts from the ego (ego_cls=True, the default).
+        ego = conv.proj["pin"](x["pin"])
+        assert torch.allclose(seq[:, 0], conv.cls + ego, atol=1e-6)
+        assert torch.allclose(seq[:, 1], ego + conv.self_emb, atol=1e-6)
+        plain = make_conv(ego_cls=False)
+        assert torch.allclose(plain.tokens(x, ei, ew)[0][:, 0], plain.cls.expand(6, -1))
     expected = torch.ones(6, 7, dtype=torch.bool)
     expected[:, :2] = False
     expected[0, 2:6] = False  # 3 pin slots, 1 board slot
@@ -166,3 +171,33 @@ def test_slots_for_absent_edge_types_are_refused():
     typo = ("board", "ppr_bord", "pin")
     with pytest.raises(ValueError, match=r"ppr_bord.*metadata lacks"):
         OmniSageConv({"pin": 6, "board": 4}, 8, "pin", {typo: 2}, metadata=meta)
+
+
+def _mean_cosine(z):
+    c = z @ z.T
+    return c[~torch.eye(len(z), dtype=torch.bool)].mean().item()
+
+
+def test_default_embedder_does_not_start_collapsed():
+    # Random, nearly orthogonal inputs: the literal stack (a constant CLS, 2-layer
+    # ReLU projections and head) maps them into one direction at
+    # initialization; the defaults keep them apart.
+    gen = torch.Generator().manual_seed(3)
+    x = {
+        "pin": torch.randn(200, 6, generator=gen),
+        "board": torch.randn(5, 4, generator=gen),
+    }
+    empty = {
+        PIN: torch.empty(2, 0, dtype=torch.long),
+        BOARD: torch.empty(2, 0, dtype=torch.long),
+    }
+    with torch.no_grad():
+        new = _mean_cosine(make_conv(hidden_channels=64, heads=4)(x, empty))
+        old = _mean_cosine(
+            make_conv(
+                hidden_channels=64, heads=4, proj_layers=2, head_layers=2, ego_cls=False
+            )(x, empty)
+        )
+    assert old > 0.8 and new < 0.5
+    with pytest.raises(ValueError, match="proj_layers"):
+        make_conv(proj_layers=0)

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
-from torch_geometric.nn import MLP
 from torch_geometric.typing import EdgeType
 
 from pyg_multisage._checks import batch_features
@@ -22,9 +21,12 @@ class OmniSage(torch.nn.Module):
     <https://doi.org/10.1145/3711896.3737253>`_ paper.
 
     An independent embedder :math:`f_t` (:class:`OmniSageConv`) per entity
-    type :math:`t` (§3.2) and, for the entity-feature task (§3.3.2), one
-    feature encoder :math:`g_x` per feature type :math:`x`: an MLP with ReLU,
-    4 layers of width 1,024 and no normalization (A.3.2).
+    type :math:`t` (§3.2). The model holds only the embedders :math:`f_t`;
+    the feature encoders :math:`g_x` of the entity-feature task (§3.3.2,
+    Eq. 3) belong to that task
+    (:class:`~pyg_multisage.tasks.EntityFeatureTask`), as the user-sequence
+    transformer belongs to :class:`~pyg_multisage.tasks.UserEntityTask`:
+    they are training heads, not part of the embedding served at inference.
 
     Loader batches: the seeds of type :math:`t` are the first
     ``batch[t].batch_size`` rows of ``batch[t].x``; each neighbor edge type
@@ -40,12 +42,6 @@ class OmniSage(torch.nn.Module):
         out_channels (int): Embedding size :math:`d`.
         num_slots (dict[str, dict[tuple, int]]): Entity type → (neighbor edge
             type → number of slots); one embedder per entity type.
-        feature_channels (dict[str, int], optional): Feature type → size, one
-            encoder :math:`g_x` each. (default: :obj:`None`)
-        feature_hidden_channels (int, optional): Width of :math:`g_x`.
-            (default: :obj:`1024`)
-        feature_layers (int, optional): Linear layers of :math:`g_x`.
-            (default: :obj:`4`)
         **kwargs (optional): Arguments of :class:`OmniSageConv`
             (:obj:`hidden_channels`, :obj:`heads`, :obj:`num_layers`,
             :obj:`mlp_channels`, :obj:`dropout`).
@@ -56,16 +52,11 @@ class OmniSage(torch.nn.Module):
         in_channels: Mapping[str, int],
         out_channels: int,
         num_slots: Mapping[str, Mapping[EdgeType, int]],
-        feature_channels: Mapping[str, int] | None = None,
-        feature_hidden_channels: int = 1024,
-        feature_layers: int = 4,
         **kwargs,
     ):
         super().__init__()
         if not num_slots:
             raise ValueError("'num_slots' needs at least one entity type")
-        if feature_layers < 1:
-            raise ValueError("'feature_layers' must be >= 1")
         self.out_channels = out_channels
         self.entity_types = list(num_slots)
         self.embedders = torch.nn.ModuleDict(
@@ -74,24 +65,9 @@ class OmniSage(torch.nn.Module):
                 for t, slots in num_slots.items()
             }
         )
-        self.feature_types = list(feature_channels or {})
-        self.feature_encoders = torch.nn.ModuleDict(
-            {
-                x: MLP(
-                    [ch]
-                    + [feature_hidden_channels] * (feature_layers - 1)
-                    + [out_channels],
-                    act="relu",
-                    norm=None,
-                )
-                for x, ch in (feature_channels or {}).items()
-            }
-        )
 
     def reset_parameters(self):
         for module in self.embedders.values():
-            module.reset_parameters()
-        for module in self.feature_encoders.values():
             module.reset_parameters()
 
     def _entity_type(self, batch: HeteroData, node_type: str | None) -> str:
@@ -139,15 +115,6 @@ class OmniSage(torch.nn.Module):
         }
         return conv(x_dict, edge_index_dict, edge_weight_dict, num_egos=batch_size)
 
-    def encode_feature(self, x: Tensor, feature_type: str) -> Tensor:
-        """:math:`g_x`: the encoding of raw features of one feature type
-        (the query of the entity-feature task, §3.3.2, Eq. 3)."""
-        if feature_type not in self.feature_encoders:
-            raise KeyError(
-                f"no feature encoder for {feature_type!r} (have {self.feature_types})"
-            )
-        return self.feature_encoders[feature_type](x)
-
     @torch.no_grad()
     def embed(
         self,
@@ -187,5 +154,5 @@ class OmniSage(torch.nn.Module):
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}(entities={self.entity_types}, "
-            f"features={self.feature_types}, out_channels={self.out_channels})"
+            f"out_channels={self.out_channels})"
         )
