@@ -58,6 +58,7 @@ from pyg_multisage.nn.models import (
     TextEncoder,
     embed,
 )
+from pyg_multisage.presets import PRESETS, preset_overrides
 from pyg_multisage.run_folder import (
     RunFolderError,
     check_output_dir,
@@ -79,6 +80,7 @@ __all__ = [
     "ContextualWalks",
     "PPR",
     "RunConfig",
+    "PRESETS",
     "RunResult",
     "Task",
     "load_task",
@@ -146,6 +148,9 @@ class RunConfig:
             pairs: the literal equations keep every output non-negative with
             a common offset and the cosines in a narrow band (the validation
             numbers are in ``docs/comparison.rst``).
+
+    Named settings (each paper's stated hyper-parameters, ``docs/paper_settings.rst``)
+    come from :meth:`from_preset`.
     """
 
     dataset: str = "synthetic"
@@ -184,6 +189,25 @@ class RunConfig:
     max_eval_pairs: int = 0
     progress: bool = True
     synthetic: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> RunConfig:
+        """A config with the settings of preset :obj:`name`
+        (:data:`pyg_multisage.presets.PRESETS`) for the model
+        ``overrides["model"]`` (default ``multisage``), then
+        :obj:`overrides` on top (explicit settings win).
+
+        ``RunConfig.from_preset("paper", model="omnisage", steps=2000)``
+        trains OmniSage with OmniSage A.3's settings, as far as this machine
+        allows (``docs/paper_settings.rst``).
+
+        Raises:
+            ValueError: unknown preset, or an invalid resulting setting.
+        """
+        model = overrides.get("model", cls.model)
+        values = preset_overrides(name, model)
+        values.update(overrides)
+        return cls(**values)
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
