@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from pyg_multisage import cli
 from pyg_multisage import experiment as ex
@@ -113,3 +114,22 @@ def test_cli_unknown_preset_one_line_exit_2(tmp_path, capsys):
     assert "\n" not in err
     assert "--preset" in err and "'fast'" in err and "paper" in err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("model", ["han", "multisage"])
+def test_paper_preset_trains(model):
+    # The paper's settings build and train (HAN keeps heads that divide 256;
+    # MultiSage: 10 heads, literal ReLU + sigmoid, margin loss, long walks).
+    torch.set_num_threads(1)
+    config = ex.RunConfig.from_preset(
+        "paper",
+        model=model,
+        steps=2,
+        num_walks=50,
+        progress=False,
+        eval_split="val",
+        synthetic={"num_targets": 200, "num_contexts": 20},
+    )
+    result = ex.run(config)
+    assert 0 < result.metrics["MRR"] <= 1
+    assert result.embeddings.shape[1] == 128
