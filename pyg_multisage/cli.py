@@ -103,6 +103,13 @@ def _train_parser(sub: Any) -> None:
         help="continue the interrupted run RUN (its saved settings) to the "
         "result an uninterrupted run gives",
     )
+    p.add_argument(
+        "--preset",
+        metavar="NAME",
+        help=f"named settings {tuple(ex.PRESETS)}: 'paper' takes each paper's "
+        "stated settings for the model (MultiSage App. B, OmniSage A.3; "
+        "docs/paper_settings.rst); flags given explicitly win",
+    )
     p.add_argument("--steps", type=int, default=400, help="optimizer steps")
     p.add_argument("--batch-size", type=int, default=128, help="pairs per step")
     p.add_argument("--negatives", type=int, default=256, help="random negatives/step")
@@ -363,8 +370,39 @@ _RUN_FLAGS = (
     "dataset", "root", "raw_dir", "seed", "synthetic_size", "model", "out",
     "steps", "batch_size", "negatives", "lr", "loss", "num_walks",
     "num_neighbors", "eval_every", "checkpoint_every", "split", "overwrite",
-    "workers", "ray_address",
+    "workers", "ray_address", "preset",
 )  # fmt: skip
+
+#: ``train`` flags a preset may set: flag dest -> RunConfig field.
+_PRESET_FIELDS = {
+    "steps": "steps", "batch_size": "batch_size", "negatives": "num_negatives",
+    "lr": "lr", "loss": "loss", "num_walks": "num_walks",
+    "num_neighbors": "num_neighbors", "eval_every": "eval_every",
+    "checkpoint_every": "checkpoint_every", "split": "eval_split",
+}  # fmt: skip
+
+
+def _explicit_fields(argv: Sequence[str]) -> set[str]:
+    """RunConfig fields whose ``train`` flag :obj:`argv` gives explicitly
+    (re-parsed with every such flag defaulting to :obj:`None`)."""
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    train.set_defaults(**dict.fromkeys(_PRESET_FIELDS))
+    given = parser.parse_args(list(argv))
+    return {f for d, f in _PRESET_FIELDS.items() if getattr(given, d) is not None}
+
+
+def _apply_preset(args: argparse.Namespace, kw: dict) -> dict:
+    """:obj:`kw` (RunConfig settings from the flags) with the settings of
+    ``--preset`` for the model, except those whose flag was given."""
+    if args.preset is None:
+        return kw
+    try:
+        preset = ex.preset_overrides(args.preset, args.model)
+    except ValueError as err:
+        raise CLIError(f"--preset: {err}") from None
+    explicit = _explicit_fields(getattr(args, "argv", None) or sys.argv[1:])
+    return {**kw, **{k: v for k, v in preset.items() if k not in explicit}}
 
 
 def _resume_config(args: argparse.Namespace) -> ex.RunConfig:
@@ -414,6 +452,30 @@ def _run_config(**kw) -> ex.RunConfig:
         raise
 
 
+def _flag_settings(args: argparse.Namespace, out: str) -> dict:
+    """The RunConfig settings the ``train`` flags give."""
+    return dict(
+        dataset=args.dataset,
+        model=args.model,
+        root=args.root,
+        raw_dir=args.raw_dir,
+        output_dir=out,
+        seed=args.seed,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        num_negatives=args.negatives,
+        lr=args.lr,
+        loss=args.loss,
+        num_walks=args.num_walks,
+        num_neighbors=args.num_neighbors,
+        eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
+        eval_split=args.split,
+        progress=not args.quiet,
+        synthetic=_synthetic(args),
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         config = _resume_config(args)
@@ -421,24 +483,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         out = args.out or f"runs/{args.dataset}-{args.model}-s{args.seed}"
         config = _run_config(
-            dataset=args.dataset,
-            model=args.model,
-            root=args.root,
-            raw_dir=args.raw_dir,
-            output_dir=out,
-            seed=args.seed,
-            steps=args.steps,
-            batch_size=args.batch_size,
-            num_negatives=args.negatives,
-            lr=args.lr,
-            loss=args.loss,
-            num_walks=args.num_walks,
-            num_neighbors=args.num_neighbors,
-            eval_every=args.eval_every,
-            checkpoint_every=args.checkpoint_every,
-            eval_split=args.split,
-            progress=not args.quiet,
-            synthetic=_synthetic(args),
+            **_apply_preset(args, _flag_settings(args, out)),
         )
         _force_reload(args)
     if args.workers is not None or args.ray_address:
@@ -446,9 +491,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CLIError("--ray-address needs --workers")
         if args.workers < 1:
             raise CLIError(f"--workers must be >= 1, got {args.workers}")
-        if args.batch_size < args.workers:
+        if config.batch_size < args.workers:
             raise CLIError(
-                f"--batch-size ({args.batch_size}) must be >= --workers "
+                f"--batch-size ({config.batch_size}) must be >= --workers "
                 f"({args.workers}): each worker takes a slice of every step's pairs"
             )
         from pyg_multisage.distributed.train import (
@@ -927,7 +972,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     as one line; 128 + the signal number (130 SIGINT, 143 SIGTERM) when
     interrupted (``train`` prints where its checkpoint is and the resume
     command)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # which flags were given explicitly (train --preset)
     old = None
     if threading.current_thread() is threading.main_thread():
         old = signal.signal(signal.SIGTERM, _on_sigterm)

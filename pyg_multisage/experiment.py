@@ -67,6 +67,7 @@ from pyg_multisage.nn.models import (
     embed,
 )
 from pyg_multisage.objectives import Objective, OmniSageObjective
+from pyg_multisage.presets import PRESETS, preset_overrides
 from pyg_multisage.references import pixie_visit_counts
 from pyg_multisage.run_folder import (
     RunFolderError,
@@ -89,6 +90,7 @@ __all__ = [
     "ContextualWalks",
     "PPR",
     "RunConfig",
+    "PRESETS",
     "RunResult",
     "Task",
     "load_task",
@@ -202,6 +204,9 @@ class RunConfig:
         user_batch_size, user_max_length, user_layers (int): users per step,
             t_max and causal transformer layers of the
             user–entity task (A.3.2: 4 layers).
+
+    Named settings (each paper's stated hyper-parameters, ``docs/paper_settings.rst``)
+    come from :meth:`from_preset`.
     """
 
     dataset: str = "synthetic"
@@ -260,6 +265,25 @@ class RunConfig:
     user_batch_size: int = 32
     user_max_length: int = 8
     user_layers: int = 2
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> RunConfig:
+        """A config with the settings of preset :obj:`name`
+        (:data:`pyg_multisage.presets.PRESETS`) for the model
+        ``overrides["model"]`` (default ``multisage``), then
+        :obj:`overrides` on top (explicit settings win).
+
+        ``RunConfig.from_preset("paper", model="omnisage", steps=2000)``
+        trains OmniSage with OmniSage A.3's settings, as far as this machine
+        allows (``docs/paper_settings.rst``).
+
+        Raises:
+            ValueError: unknown preset, or an invalid resulting setting.
+        """
+        model = overrides.get("model", cls.model)
+        values = preset_overrides(name, model)
+        values.update(overrides)
+        return cls(**values)
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:

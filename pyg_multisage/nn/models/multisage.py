@@ -122,8 +122,16 @@ class MultiSage(torch.nn.Module):
                 module.reset_parameters()
         self.conv.reset_parameters()
 
-    def forward(self, batch: HeteroData) -> Tensor:
-        """Embeddings ``[batch_size, out_channels]`` of the batch's seeds."""
+    def forward(self, batch: HeteroData, return_attention_weights: bool = False):
+        """Embeddings ``[batch_size, out_channels]`` of the batch's seeds.
+
+        With :obj:`return_attention_weights=True` (as PyG's
+        :class:`~torch_geometric.nn.conv.GATConv`), returns
+        ``(embeddings, {context_type: (edge_index, alpha)})``: per context
+        type, the edges into the seeds in batch-local ids (row 0 neighbor,
+        row 1 seed) and their attention weights ``alpha`` ``[E, heads]`` of
+        Eq. 6 (each seed's weights sum to one per head;
+        ``examples/multisage_attention.py`` draws them, MultiSage Fig. 6)."""
         x_all = batch_features(batch, self.target, "MultiSage")
         store = batch[self.target]
         batch_size = int(getattr(store, "batch_size", x_all.size(0)))
@@ -164,7 +172,14 @@ class MultiSage(torch.nn.Module):
             else:
                 ei[c] = torch.empty(2, 0, dtype=torch.long, device=x.device)
                 ci[c] = torch.empty(0, dtype=torch.long, device=x.device)
-        return self.conv(x_pair, xc, ei, ci, ew or None)
+        return self.conv(
+            x_pair,
+            xc,
+            ei,
+            ci,
+            ew or None,
+            return_attention_weights=return_attention_weights or None,
+        )
 
     def _ctx_in(self, context_type: str) -> int:
         mlp = self.context_mlp[context_type]
