@@ -395,6 +395,12 @@ def main(argv: list[str] | None = None) -> dict:
         "--eval-pairs", type=int, default=0, help="cap on test pairs scored (0: all)"
     )
     ap.add_argument(
+        "--val-pairs",
+        type=int,
+        default=0,
+        help="cap on validation pairs scored at each validation (0: all)",
+    )
+    ap.add_argument(
         "--pixie-walks",
         type=int,
         default=3000,
@@ -434,6 +440,7 @@ def main(argv: list[str] | None = None) -> dict:
         batch_size=args.batch_size,
         num_negatives=args.negatives,
         max_eval_pairs=args.eval_pairs,
+        max_val_pairs=args.val_pairs,
         progress=False,
     )
     if base.epochs is None and base.eval_every is None:

@@ -168,6 +168,8 @@ class RunConfig:
             interrupted run loses little (:func:`run` with ``resume=True``).
         max_eval_pairs (int): score a seeded subset of at most this many
             evaluation pairs (``0``: all).
+        max_val_pairs (int): validate on a seeded subset of at most this many
+            validation pairs (``0``: all).
         target_relu (bool), act (str), combine (str), attention (str):
             MultiSage's layer options (:class:`~pyg_multisage.nn.MultiSageConv`).
             The defaults (no ReLU on the last target layer, the zero-centred
@@ -251,6 +253,7 @@ class RunConfig:
     checkpoint_every: int | None = None
     eval_split: str = "test"
     max_eval_pairs: int = 0
+    max_val_pairs: int = 0
     progress: bool = True
     synthetic: dict[str, Any] = field(default_factory=dict)
     # --- OmniSage's multi-task objective (Eq. 6), rows with an objective ---
@@ -328,8 +331,9 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
-        if self.max_eval_pairs < 0:
-            raise ValueError(f"max_eval_pairs must be >= 0, got {self.max_eval_pairs}")
+        for name in ("max_eval_pairs", "max_val_pairs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.hard_negatives < 0:
             raise ValueError(f"hard_negatives must be >= 0, got {self.hard_negatives}")
         band = self.hard_negative_band
@@ -914,9 +918,10 @@ def run(
     num_nodes = task.data[task.target].num_nodes
     per_epoch = steps_per_epoch(task, config)
     max_steps, eval_every = budget(task, config)
+    val_pairs = cap_pairs(task.pairs["val"], config.max_val_pairs, config.seed)
 
     def eval_fn() -> dict[str, float]:
-        scores = evaluate(embed_all(model, batcher, num_nodes), task.pairs["val"])
+        scores = evaluate(embed_all(model, batcher, num_nodes), val_pairs)
         return {k: scores[k] for k in VAL_METRICS}
 
     train_cfg = TrainConfig(

@@ -328,14 +328,32 @@ def test_main_job_loads_ogbn_mag_with_citation_pairs(mag_root):
     assert {tuple(e) for e in got.t().tolist()} == expect
 
 
-def test_dblp_comparison_caches_runs_and_aggregates(dblp_dir, tmp_path):
+def test_dblp_comparison_sweeps_trains_and_aggregates(dblp_dir, tmp_path):
     comparison = load_example("dblp_comparison")
     argv = ["--raw-dir", str(dblp_dir), "--root", str(tmp_path / "dblp")]
-    argv += ["--models", "text", "multisage-3", "--steps", "2", "--batch-size", "8"]
-    argv += ["--negatives", "8", "--out", str(tmp_path / "out"), "--eval-pairs", "50"]
+    argv += ["--models", "text", "multisage-3", "--steps", "4", "--eval-every", "2"]
+    argv += ["--batch-size", "8", "--negatives", "8", "--out", str(tmp_path / "out")]
+    argv += ["--eval-pairs", "50", "--val-pairs", "50", "--sweep-budget", "0.5"]
+    argv += ["--sweep-lr", "0.5", "0.003", "--sweep-temperature", "20"]
     argv += ["--cache", str(tmp_path / "cache"), "--name", "cmp"]
     comparison.main([*argv, "--seeds", "1", "--no-aggregate"])
-    assert (tmp_path / "cache" / "multisage-3-s1.json").is_file()
+    cache = tmp_path / "cache"
+    sweep = sorted(p.name for p in cache.glob("sweep-*.json"))
+    assert sweep == sorted(
+        f"sweep-{m}-s0-lr{lr}-t20.json"
+        for m in ("text", "multisage-3")
+        for lr in ("0.5", "0.003")
+    )
+    # The sweep trains on validation only, for half the budget.
+    rec = json.loads((cache / "sweep-text-s0-lr0.003-t20.json").read_text())
+    assert rec["config"]["eval_split"] == "val" and rec["config"]["steps"] == 2
+    finals = list(cache.glob("final-*-s1-*.json"))
+    assert len(finals) == 2
+    for path in finals:
+        rec = json.loads(path.read_text())
+        assert rec["config"]["eval_split"] == "test"
+        assert rec["config"]["steps"] == 4 and rec["config"]["patience"] == 2
+        assert [r["step"] for r in rec["val_curve"]] == [2, 4][: len(rec["val_curve"])]
     argv += ["--pixie-walks", "20"]
     results = comparison.main([*argv, "--seeds", "0", "1"])
     refs = ["raw features", "Pixie (walk counts)"]
@@ -344,7 +362,18 @@ def test_dblp_comparison_caches_runs_and_aggregates(dblp_dir, tmp_path):
     assert 0 <= mrr["mean"] <= 1 and mrr["std"] >= 0
     saved = json.loads((tmp_path / "out" / "cmp.json").read_text())
     assert saved["multisage-3"]["REC@10"] == results["multisage-3"]["REC@10"]
+    # Each model's setting is the sweep cell with the best validation MRR.
+    for name in ("text", "multisage-3"):
+        chosen = saved["_meta"]["sweep"]["chosen"][name]
+        best = max(chosen["grid"], key=lambda c: c["val_MRR"])
+        assert chosen["best"] == {"lr": best["lr"], "temperature": 20.0}
+        final = json.loads(
+            (cache / f"final-{name}-s0-lr{best['lr']:g}-t20.json").read_text()
+        )
+        assert final["config"]["lr"] == best["lr"]
+    assert len(saved["_meta"]["val_curves"]["text"]) == 2
     assert (tmp_path / "out" / "cmp.png").is_file()
+    assert (tmp_path / "out" / "cmp_curves.png").is_file()
     rows = (tmp_path / "out" / "cmp.csv").read_text().splitlines()
     assert rows[0].split(",")[:3] == ["model", "MRR", "REC@1"]
     assert [r.split(",")[0] for r in rows[1:]] == ["text", "multisage-3", *refs]
