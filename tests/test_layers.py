@@ -12,7 +12,7 @@ import pyg_multisage
 
 # Bottom first; the same order as the table in docs/architecture.rst.
 LAYERS = [
-    ("_checks", "_arraydir"),
+    ("_checks", "_arraydir", "presets"),
     ("convention",),
     ("graph",),
     ("storage",),
