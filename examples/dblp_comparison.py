@@ -75,6 +75,7 @@ MODELS = {
     "multisage-2": "multisage-2",
     "multisage-3": "multisage",
     "omnisage": "omnisage",
+    "omnisage (no graph)": "omnisage-nograph",
 }
 #: Rows with no training (MultiSage Table 2's Textual and Pixie rows).
 REFERENCES = ("raw features", "Pixie (walk counts)")
@@ -365,6 +366,19 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--negatives", type=int, default=256)
+    ap.add_argument(
+        "--feature-skip",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="every model gets the learned linear skip from the raw features "
+        "(RunConfig.feature_skip; chosen on validation, docs/comparison.rst)",
+    )
+    ap.add_argument(
+        "--hard-negatives",
+        type=int,
+        default=0,
+        help="PinSage's hard-negative curriculum, at most so many per query",
+    )
     ap.add_argument("--sweep-lr", nargs="+", type=float, default=[2e-3, 6e-3])
     ap.add_argument("--sweep-temperature", nargs="+", type=float, default=[10.0, 30.0])
     ap.add_argument(
@@ -439,6 +453,8 @@ def main(argv: list[str] | None = None) -> dict:
         patience=args.patience,
         batch_size=args.batch_size,
         num_negatives=args.negatives,
+        feature_skip=args.feature_skip,
+        hard_negatives=args.hard_negatives,
         max_eval_pairs=args.eval_pairs,
         max_val_pairs=args.val_pairs,
         progress=False,
@@ -499,6 +515,8 @@ def main(argv: list[str] | None = None) -> dict:
         "patience": args.patience,
         "batch_size": args.batch_size,
         "negatives": args.negatives,
+        "feature_skip": args.feature_skip,
+        "hard_negatives": args.hard_negatives,
         "seeds": args.seeds,
         "sweep": {
             "lr": args.sweep_lr,
@@ -565,8 +583,13 @@ def print_targets(results: dict) -> None:
     if baselines and "multisage-3" in mrr:
         ratio = mrr["multisage-3"] / max(baselines)
         lines.append(f"multisage-3 MRR / best baseline = {ratio:.2f}")
-    if "pinsage" in mrr and "omnisage" in mrr:
-        lines.append(f"omnisage MRR / pinsage = {mrr['omnisage'] / mrr['pinsage']:.2f}")
+    for a, b in (
+        ("multisage-2", "pinsage"),
+        ("omnisage", "pinsage"),
+        ("omnisage", "omnisage (no graph)"),
+    ):
+        if a in mrr and b in mrr:
+            lines.append(f"{a} MRR / {b} MRR = {mrr[a] / mrr[b]:.2f}")
     print("\n".join(lines))
 
 
