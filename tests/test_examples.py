@@ -331,7 +331,7 @@ def test_main_job_loads_ogbn_mag_with_citation_pairs(mag_root):
 def test_dblp_comparison_sweeps_trains_and_aggregates(dblp_dir, tmp_path):
     comparison = load_example("dblp_comparison")
     argv = ["--raw-dir", str(dblp_dir), "--root", str(tmp_path / "dblp")]
-    argv += ["--models", "text", "multisage-3", "--steps", "4", "--eval-every", "2"]
+    argv += ["--models", "text", "pinsage", "--steps", "4", "--eval-every", "2"]
     argv += ["--batch-size", "8", "--negatives", "8", "--out", str(tmp_path / "out")]
     argv += ["--eval-pairs", "50", "--val-pairs", "50", "--sweep-budget", "0.5"]
     argv += ["--sweep-lr", "0.5", "0.003", "--sweep-temperature", "20"]
@@ -341,7 +341,7 @@ def test_dblp_comparison_sweeps_trains_and_aggregates(dblp_dir, tmp_path):
     sweep = sorted(p.name for p in cache.glob("sweep-*.json"))
     assert sweep == sorted(
         f"sweep-{m}-s0-lr{lr}-t20.json"
-        for m in ("text", "multisage-3")
+        for m in ("text", "pinsage")
         for lr in ("0.5", "0.003")
     )
     # The sweep trains on validation only, for half the budget.
@@ -357,13 +357,13 @@ def test_dblp_comparison_sweeps_trains_and_aggregates(dblp_dir, tmp_path):
     argv += ["--pixie-walks", "20"]
     results = comparison.main([*argv, "--seeds", "0", "1"])
     refs = ["raw features", "Pixie (walk counts)"]
-    assert list(results) == ["text", "multisage-3", *refs]
+    assert list(results) == ["text", "pinsage", *refs]
     mrr = results["text"]["MRR"]
     assert 0 <= mrr["mean"] <= 1 and mrr["std"] >= 0
     saved = json.loads((tmp_path / "out" / "cmp.json").read_text())
-    assert saved["multisage-3"]["REC@10"] == results["multisage-3"]["REC@10"]
+    assert saved["pinsage"]["REC@10"] == results["pinsage"]["REC@10"]
     # Each model's setting is the sweep cell with the best validation MRR.
-    for name in ("text", "multisage-3"):
+    for name in ("text", "pinsage"):
         chosen = saved["_meta"]["sweep"]["chosen"][name]
         best = max(chosen["grid"], key=lambda c: c["val_MRR"])
         assert chosen["best"] == {"lr": best["lr"], "temperature": 20.0}
@@ -376,7 +376,7 @@ def test_dblp_comparison_sweeps_trains_and_aggregates(dblp_dir, tmp_path):
     assert (tmp_path / "out" / "cmp_curves.png").is_file()
     rows = (tmp_path / "out" / "cmp.csv").read_text().splitlines()
     assert rows[0].split(",")[:3] == ["model", "MRR", "REC@1"]
-    assert [r.split(",")[0] for r in rows[1:]] == ["text", "multisage-3", *refs]
+    assert [r.split(",")[0] for r in rows[1:]] == ["text", "pinsage", *refs]
     assert rows[-1].split(",")[4] == "N/A"  # DC+: Pixie has no embeddings
 
     # The references: computed per seed on the run's pairs, cached, and equal
