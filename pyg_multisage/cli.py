@@ -110,7 +110,38 @@ def _train_parser(sub: Any) -> None:
         "stated settings for the model (MultiSage App. B, OmniSage A.3; "
         "docs/paper_settings.rst); flags given explicitly win",
     )
-    p.add_argument("--steps", type=int, default=400, help="optimizer steps")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--steps", type=int, help="optimizer steps (default 400 without --epochs)"
+    )
+    budget.add_argument(
+        "--epochs",
+        type=float,
+        help="budget in epochs (passes over the training pairs), validated "
+        "--evals-per-epoch times per epoch; the best weights are kept",
+    )
+    p.add_argument(
+        "--evals-per-epoch", type=int, default=1, help="validations per epoch"
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        help="stop after this many validations without a better validation MRR",
+    )
+    p.add_argument(
+        "--temperature", type=float, default=20.0, help="initial softmax temperature"
+    )
+    p.add_argument(
+        "--feature-skip",
+        action="store_true",
+        help="learned linear skip path from the raw features (every model)",
+    )
+    p.add_argument(
+        "--hard-negatives",
+        type=int,
+        default=0,
+        help="PinSage's hard-negative curriculum: at most N per query",
+    )
     p.add_argument("--batch-size", type=int, default=128, help="pairs per step")
     p.add_argument("--negatives", type=int, default=256, help="random negatives/step")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
@@ -368,7 +399,9 @@ def _atomic_write(path: Path, write) -> None:
 #: ``train`` flags that a resumed run takes from its saved config.json.
 _RUN_FLAGS = (
     "dataset", "root", "raw_dir", "seed", "synthetic_size", "model", "out",
-    "steps", "batch_size", "negatives", "lr", "loss", "num_walks",
+    "steps", "epochs", "evals_per_epoch", "patience", "temperature",
+    "feature_skip", "hard_negatives",
+    "batch_size", "negatives", "lr", "loss", "num_walks",
     "num_neighbors", "eval_every", "checkpoint_every", "split", "overwrite",
     "workers", "ray_address", "preset",
 )  # fmt: skip
@@ -437,6 +470,10 @@ _FLAG_OF = {
     "eval_every": "--eval-every",
     "checkpoint_every": "--checkpoint-every",
     "steps": "--steps",
+    "epochs": "--epochs",
+    "evals_per_epoch": "--evals-per-epoch",
+    "patience": "--patience",
+    "hard_negatives": "--hard-negatives",
     "lr": "--lr",
 }
 
@@ -462,6 +499,12 @@ def _flag_settings(args: argparse.Namespace, out: str) -> dict:
         output_dir=out,
         seed=args.seed,
         steps=args.steps,
+        epochs=args.epochs,
+        evals_per_epoch=args.evals_per_epoch,
+        patience=args.patience,
+        temperature=args.temperature,
+        feature_skip=args.feature_skip,
+        hard_negatives=args.hard_negatives,
         batch_size=args.batch_size,
         num_negatives=args.negatives,
         lr=args.lr,
@@ -536,6 +579,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         "pool = all targets)"
     )
     print(ex.format_table({config.model: result.metrics}))
+    best_epoch = getattr(result, "best_epoch", None)
+    if best_epoch is not None:
+        val = max(r["MRR"] for r in result.val_curve)
+        stop = ", stopped early" if result.stopped_early else ""
+        print(
+            f"\nbest validation MRR {val:.4f} at epoch {best_epoch:.2f} "
+            f"(step {result.best_step}{stop}): these weights are reported"
+        )
     print(f"\nrun folder: {out}  (checkpoint.pt, metrics.json, curves.png)")
     return 0
 

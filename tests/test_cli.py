@@ -73,3 +73,42 @@ def test_help_names_every_command(capsys):
     text = capsys.readouterr().out
     for cmd in ("train", "embed", "evaluate", "sample", "related"):
         assert cmd in text
+
+
+def test_train_epochs_keeps_the_best_weights(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", *TINY, "--model", "text", "--epochs", "2", "--batch-size", "64"]
+    argv += ["--evals-per-epoch", "2", "--patience", "3", "--feature-skip"]
+    argv += ["--temperature", "10", "--out", str(out), "--quiet", "--split", "val"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    training = json.loads((out / "training.json").read_text())
+    best = max(training["val_curve"], key=lambda r: r["MRR"])
+    assert training["best_step"] == best["step"]
+    assert f"best validation MRR {best['MRR']:.4f} at epoch" in printed
+    config = json.loads((out / "config.json").read_text())
+    assert config["epochs"] == 2 and config["steps"] is None
+    assert config["feature_skip"] and config["temperature"] == 10
+    # The reported (validation) metrics are those of the best weights.
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["MRR"] == pytest.approx(best["MRR"])
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--steps", "5", "--epochs", "1"], "not allowed with argument"),
+        (["--patience", "2"], "--patience: patience needs validations"),
+        (["--epochs", "1", "--evals-per-epoch", "0"], "--evals-per-epoch:"),
+        (["--hard-negatives", "-1"], "--hard-negatives: hard_negatives must be"),
+    ],
+)
+def test_train_budget_errors(tmp_path, capsys, flags, message):
+    argv = ["train", *TINY, "--model", "text", "--out", str(tmp_path / "r"), *flags]
+    try:
+        code = main(argv)
+    except SystemExit as err:  # argparse's own errors
+        code = err.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1]
