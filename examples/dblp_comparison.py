@@ -81,12 +81,6 @@ MODELS = {
 REFERENCES = ("raw features", "Pixie (walk counts)")
 
 
-def _comparable(config: ex.RunConfig) -> dict:
-    """The settings a cached run must share to be reused."""
-    skip = ("progress", "raw_dir", "output_dir")
-    return {k: v for k, v in vars(config).items() if k not in skip}
-
-
 @dataclass(frozen=True)
 class Job:
     """One training run: a sweep cell (scored on validation pairs) or a
@@ -111,7 +105,7 @@ class Job:
         exists."""
         if self.record_path.is_file():
             done = json.loads(self.record_path.read_text())
-            if done["config"] == _comparable(self.config):
+            if done["config"] == ex.config_key(self.config):
                 return done
         return None
 
@@ -131,11 +125,11 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     resume = partial.is_dir() and (partial / "config.json").is_file()
     if resume:
         saved = json.loads((partial / "config.json").read_text())
-        resume = _comparable(ex.RunConfig(**saved)) == _comparable(config)
+        resume = ex.config_key(ex.RunConfig(**saved)) == ex.config_key(config)
     t0 = time.perf_counter()
     result = ex.run(config, resume=resume, overwrite=not resume)
     record = {
-        "config": _comparable(job.config),
+        "config": ex.config_key(job.config),
         "metrics": result.metrics,
         "val_curve": result.val_curve,
         "best_epoch": result.best_epoch,
@@ -264,16 +258,6 @@ def reference_rows(
     tmp.write_text(json.dumps({"config": key, "metrics": rows}, indent=1))
     tmp.replace(path)
     return rows
-
-
-def aggregate(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Mean and (sample) standard deviation of each metric over seeds."""
-    out = {}
-    for key in runs[0]:
-        values = [r[key] for r in runs]
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
-        out[key] = {"mean": statistics.fmean(values), "std": std}
-    return out
 
 
 def write_csv(results: dict, path: Path) -> None:
@@ -490,7 +474,7 @@ def main(argv: list[str] | None = None) -> dict:
     for job, rec in zip(finals, records, strict=True):
         per_model[job.name].append(rec)
     results = {
-        m: aggregate([r["metrics"] for r in recs]) for m, recs in per_model.items()
+        m: ex.aggregate([r["metrics"] for r in recs]) for m, recs in per_model.items()
     }
     # Non-learned references, once per seed on the same evaluation pairs.
     pixie = {
@@ -505,7 +489,7 @@ def main(argv: list[str] | None = None) -> dict:
         for s in args.seeds
     ]
     for name in REFERENCES:
-        results[name] = aggregate([r[name] for r in refs])
+        results[name] = ex.aggregate([r[name] for r in refs])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seconds = {m: [r["seconds"] for r in recs] for m, recs in per_model.items()}

@@ -54,11 +54,6 @@ def cell_name(combine: str, attention: str) -> str:
     return f"{combine}-{attention}"
 
 
-def _comparable(config: ex.RunConfig) -> dict[str, Any]:
-    """The settings a cached run must share to be reused."""
-    return {k: v for k, v in vars(config).items() if k not in ("progress", "raw_dir")}
-
-
 def _write_json(path: Path, obj: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1))
@@ -75,7 +70,7 @@ def run_cell(
     path = cache / f"{config.combine}-{att}-s{config.seed}.json"
     if path.is_file():
         done = json.loads(path.read_text())
-        if done["config"] == _comparable(config):
+        if done["config"] == ex.config_key(config):
             return done["metrics"], done["history"], done["seconds"]
     t0 = time.perf_counter()
     result = ex.run(config, task_fn())
@@ -93,23 +88,13 @@ def run_cell(
     _write_json(
         path,
         {
-            "config": _comparable(config),
+            "config": ex.config_key(config),
             "metrics": result.metrics,
             "history": history,
             "seconds": took,
         },
     )
     return result.metrics, history, took
-
-
-def aggregate(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Mean and (sample) standard deviation of each metric over seeds."""
-    out = {}
-    for key in runs[0]:
-        values = [r[key] for r in runs]
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
-        out[key] = {"mean": statistics.fmean(values), "std": std}
-    return out
 
 
 def plot(cells: dict[str, dict], path: Path, title: str) -> None:
@@ -264,7 +249,7 @@ def main(argv: list[str] | None = None) -> dict:
             cells[name] = {
                 "combine": combine,
                 "attention": ATTENTIONS[att],
-                "metrics": aggregate(runs),
+                "metrics": ex.aggregate(runs),
                 "history": histories[0],
                 "seconds": statistics.fmean(seconds),
             }

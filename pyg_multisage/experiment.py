@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -112,6 +113,8 @@ __all__ = [
     "check_output_dir",
     "partial_dir",
     "RunFolderError",
+    "config_key",
+    "aggregate",
     "format_table",
 ]
 
@@ -1023,6 +1026,28 @@ def load_run(
     model.eval()
     batcher = SeedBatcher(task.data, task.target, model_edge_types(task, config))
     return config, task, model, batcher
+
+
+def config_key(config: RunConfig) -> dict[str, Any]:
+    """The settings that decide a run's result, as plain JSON values (tuples
+    become lists): :obj:`config` without ``progress``, ``raw_dir`` and
+    ``output_dir``. A cached result is reusable when its saved key equals
+    this one."""
+    skip = ("progress", "raw_dir", "output_dir")
+    key = {k: v for k, v in asdict(config).items() if k not in skip}
+    return json.loads(json.dumps(key))
+
+
+def aggregate(runs: Sequence[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation (``0`` for one run) of each metric
+    over runs, e.g. seeds: ``{metric: {"mean": ..., "std": ...}}``, the
+    cells :func:`format_table` prints."""
+    out = {}
+    for key in runs[0]:
+        values = [r[key] for r in runs]
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        out[key] = {"mean": statistics.fmean(values), "std": std}
+    return out
 
 
 def format_table(

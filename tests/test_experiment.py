@@ -314,3 +314,22 @@ def test_hard_negatives_train_with_both_losses(task):
 def test_bad_hard_negative_config(kw, match):
     with pytest.raises(ValueError, match=match):
         _config("text", **kw)
+
+
+def test_config_key_survives_a_json_round_trip(tmp_path):
+    # A saved key must equal the key of the same settings (tuples are
+    # lists in JSON), and differ when a setting that decides the result does.
+    cfg = _config("text", hard_negative_band=(10, 20), output_dir=str(tmp_path))
+    saved = json.loads(json.dumps(ex.config_key(cfg)))
+    assert saved == ex.config_key(cfg)
+    assert saved == ex.config_key(_config("text", hard_negative_band=(10, 20)))
+    assert saved != ex.config_key(_config("text", hard_negative_band=(10, 30)))
+    assert "output_dir" not in saved and "progress" not in saved
+
+
+def test_aggregate_mean_and_sample_std():
+    runs = [{"MRR": 0.1, "REC@1": 0.0}, {"MRR": 0.3, "REC@1": 0.0}]
+    got = ex.aggregate(runs)
+    assert got["MRR"]["mean"] == pytest.approx(0.2)
+    assert got["MRR"]["std"] == pytest.approx(0.1414213562)  # sqrt(0.02)
+    assert ex.aggregate(runs[:1])["MRR"] == {"mean": 0.1, "std": 0.0}
