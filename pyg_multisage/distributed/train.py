@@ -121,6 +121,23 @@ def _check_shardable(config: ex.RunConfig, workers: int) -> None:
             f"batch_size ({config.batch_size}) must be >= workers ({workers}): "
             "each worker takes a slice of every step's pairs"
         )
+    # Settings of the single-process job that the data-parallel loop does
+    # not implement yet: refused rather than ignored.
+    unsupported = []
+    if config.epochs is not None:
+        unsupported.append("epochs (give steps)")
+    if config.patience is not None:
+        unsupported.append("patience")
+    if config.hard_negatives:
+        unsupported.append("hard_negatives")
+    if ex.REGISTRY[config.model].objective is not None:
+        unsupported.append(f"model {config.model!r} (its own objective)")
+    if unsupported:
+        raise ValueError(
+            "data-parallel training does not support "
+            + ", ".join(unsupported)
+            + " yet: train it in one process"
+        )
 
 
 def make_distributed_step(

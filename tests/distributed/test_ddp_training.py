@@ -395,3 +395,20 @@ def test_killed_ray_job_resumes_to_the_uninterrupted_result(
     # A different configuration does not resume this folder.
     with pytest.raises(ValueError, match="differs in lr"):
         train_distributed(replace(config, lr=1.0), task=task, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        ({"steps": None, "epochs": 1.0}, "epochs"),
+        ({"eval_every": 2, "patience": 1}, "patience"),
+        ({"hard_negatives": 2}, "hard_negatives"),
+        ({"model": "omnisage"}, "model 'omnisage'"),
+    ],
+)
+def test_single_process_only_settings_are_refused(kw, name):
+    from pyg_multisage.distributed.train import train_distributed
+
+    config = ex.RunConfig(**{"dataset": "synthetic", "batch_size": 8, **kw})
+    with pytest.raises(ValueError, match=f"does not support {name}"):
+        train_distributed(config, workers=2)
