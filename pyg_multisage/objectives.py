@@ -49,7 +49,12 @@ from pyg_multisage.tasks import EntityFeatureTask, MultiTaskObjective, UserEntit
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyg_multisage.datasets.retrieval import Task
-    from pyg_multisage.experiment import RunConfig, SeedBatcher
+
+#: :class:`pyg_multisage.experiment.RunConfig` (this module sits below the
+#: main job, so it names the type without importing it).
+RunConfig = Any
+#: :class:`pyg_multisage.experiment.SeedBatcher`: target ids -> loader batch.
+SeedBatcher = Callable[[Tensor], HeteroData]
 
 __all__ = ["Objective", "OmniSageHeads", "OmniSageObjective", "feature_types"]
 

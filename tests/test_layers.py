@@ -27,6 +27,7 @@ LAYERS = [
     ("tasks",),
     ("checkpoint", "run_folder", "train"),
     ("datasets",),
+    ("objectives",),
     ("experiment",),
     ("distributed",),
     ("cli", "demo"),
