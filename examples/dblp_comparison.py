@@ -35,6 +35,12 @@ Usage::
     python examples/dblp_comparison.py [--epochs 2] [--seeds 0 1 2] [--jobs 2]
         [--models text pinsage ...] [--raw-dir PATH]
 
+Cost on a 2-core CPU (``docs/comparison.rst``): the six models of
+MultiSage's table plus ``omnisage (no graph)`` take about 52 minutes with
+``--jobs 2``; ``omnisage`` with its PPR graph costs about 5× MultiSage-3 per
+step (about 5 hours for its sweep and 3 seeds), so leave it out of
+``--models`` on a small machine.
+
 Resumable: each (model, seed, setting) run is a run folder under ``--cache``
 (an interrupted run continues from its last checkpoint) and a finished run's
 record is reused, so a second call only aggregates. ``--jobs 2`` trains two
