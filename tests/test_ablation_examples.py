@@ -4,30 +4,17 @@ MultiSage returns."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from example_scripts import load_example
 
 from pyg_multisage import convention
 from pyg_multisage import experiment as ex
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TINY = ["--synthetic-targets", "300", "--batch-size", "16", "--negatives", "16"]
-
-
-def load_example(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f"example_{name}", EXAMPLES / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(autouse=True)

@@ -1,23 +1,15 @@
 """The OmniSage task-combination ablation example runs its code path."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "omnisage_task_ablation.py"
+from example_scripts import load_example
 
 
 @pytest.fixture(scope="module")
 def example():
-    spec = importlib.util.spec_from_file_location("omnisage_task_ablation", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_example("omnisage_task_ablation")
 
 
 def test_ablation_writes_every_combination(example, tmp_path):
