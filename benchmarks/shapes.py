@@ -61,6 +61,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import probe as probe_mod  # noqa: E402
 import samplers as samplers_mod  # noqa: E402
 
+from pyg_multisage.run_folder import save_figure
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PPR_K = 50
@@ -420,9 +422,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_title("Samplers vs peers per graph shape (targets: 5x DGL, 15x/30x get_ppr)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
+    save_figure(fig, path, dpi=110)
 
 
 def save(args, rows: list[dict], probes: dict) -> None:

@@ -69,6 +69,7 @@ from tqdm.auto import tqdm
 
 from pyg_multisage import experiment as ex
 from pyg_multisage.references import pixie_metrics, raw_feature_embeddings
+from pyg_multisage.run_folder import save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -307,8 +308,7 @@ def plot(results: dict, path: Path, metrics=("MRR", "REC@10", "JAC")) -> None:
         ax.tick_params(axis="x", rotation=45)
     fig.suptitle("DBLP same-author paper retrieval (test pairs, mean ± std)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_curves(records: dict[str, list[dict]], path: Path) -> None:
@@ -334,8 +334,7 @@ def plot_curves(records: dict[str, list[dict]], path: Path) -> None:
     ax.set_title("DBLP learning curves (validation pairs, mean over seeds)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from pyg_multisage import experiment as ex
+from pyg_multisage.run_folder import save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -140,10 +141,7 @@ def plot(cells: dict[str, dict], path: Path, title: str) -> None:
         ax.text(0.5, 0.5, "no curves (--eval-every 0)", ha="center")
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path, dpi=110)
 
 
 def build_parser() -> argparse.ArgumentParser:

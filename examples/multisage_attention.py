@@ -44,6 +44,7 @@ from torch import Tensor
 
 from pyg_multisage import convention
 from pyg_multisage import experiment as ex
+from pyg_multisage.run_folder import save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -174,10 +175,7 @@ def plot(stats: dict[str, dict], path: Path, title: str, rows: int = 40) -> None
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path, dpi=110)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -66,6 +66,7 @@ from pyg_multisage.experiment import (
     format_table,
     run,
 )
+from pyg_multisage.run_folder import save_figure
 
 CONTEXTS = [c for c, _, _ in OGBN_MAG_CONTEXTS]  # field_of_study, author
 PROBE_COLUMNS = ("VAL-ACC", "TEST-ACC")
@@ -166,8 +167,7 @@ def save_plot(rows: dict[str, dict[str, float]], path: Path) -> None:
     ax.set_title("OGB-MAG: citation retrieval and venue probe")
     ax.legend(frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

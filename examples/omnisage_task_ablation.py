@@ -21,7 +21,6 @@ minutes on one core; ``--steps`` and ``--targets`` shrink it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ from pathlib import Path
 import torch
 
 from pyg_multisage import experiment as ex
-from pyg_multisage.run_folder import write_json
+from pyg_multisage.run_folder import save_figure, write_json
 
 COMBINATIONS: dict[str, dict[str, float]] = {
     "EE": {"lambda_feat": 0.0, "lambda_seq": 0.0},
@@ -122,13 +121,7 @@ def plot(results: dict, path: Path) -> None:
         ax.tick_params(axis="x", rotation=20)
     fig.suptitle("OmniSage task combinations (synthetic, Eq. 6)")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
+    save_figure(fig, path, dpi=100)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

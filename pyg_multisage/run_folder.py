@@ -22,6 +22,7 @@ __all__ = [
     "finish",
     "partial_dir",
     "write_json",
+    "save_figure",
 ]
 
 
@@ -142,3 +143,20 @@ def write_json(path: Path, obj: Any) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Saves a matplotlib figure to :obj:`path` atomically (temporary file
+    in the same folder, then rename) and closes it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)

@@ -331,3 +331,28 @@ def test_context_names_come_from_the_dataset():
     data["term"].x = torch.zeros(3, 1)
     assert _names(data["venue"]) == ["KDD", "VLDB"]
     assert _names(data["term"]) is None
+
+
+def test_save_figure_is_atomic_and_closes(tmp_path, monkeypatch):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from pyg_multisage.run_folder import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    save_figure(fig, tmp_path / "a.png", dpi=50)
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not plt.fignum_exists(fig.number)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+    # A write that fails leaves the old file untouched and no temporary.
+    fig2, _ = plt.subplots()
+
+    def broken(path, **kw):
+        open(path, "wb").write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fig2, "savefig", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_figure(fig2, tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
