@@ -30,20 +30,25 @@ split or seed order.
 :data:`LANES` walks of one seed in lockstep, one hop at a time over all lanes,
 so that the reads of independent walks overlap (each lane prefetches the
 CSR row its next hop reads as soon as it knows the node, so the row reads of
-all lanes are in flight together); visit counters and dominant
-context state are per-thread scratch rows (``int32``, allocated once per call
-with ``np.zeros``, so untouched pages cost nothing) reused across all seeds a
-thread handles and reset through the touched list, never by scanning all
-nodes; the top-k is selected from the touched list only. Seeds are split into
-chunks of 64 for ``prange``. The CSR arrays are walked as ``int32`` copies
-when ids and offsets fit (built once per graph view through
+all lanes are in flight together). Visit counters and dominant-context
+state live in a small open-addressing table per seed (a power of two, at
+least twice the walks' largest number of distinct visits: a few kilobytes
+that stay in the L1/L2 cache whatever the graph's size, where a
+``[threads, num_targets]`` array would miss the cache on every update and
+hold anonymous memory in proportion to the graph), cleared through the
+slots the seed used; the top-k is selected from the touched list only.
+Seeds are split into chunks of 64 for ``prange``. The CSR arrays are
+walked as ``int32`` copies when ids and offsets fit (built once per graph view through
 :meth:`~pyg_multisage.graph.HeteroCSR.cached`): half the cache footprint of
 the ``int64`` arrays, at the memory cost of the copies (half the relation's
-``int64`` CSR arrays more).
+``int64`` CSR arrays more). A memory-mapped graph
+(:meth:`HeteroCSR.load(mmap=True) <pyg_multisage.graph.HeteroCSR.load>`) is
+walked in place, without copies: its pages stay file-backed and shared.
 """
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -99,16 +104,6 @@ class _WalkConfig(NamedTuple):
     seed: int
 
 
-class _WalkScratch(NamedTuple):
-    """Per-thread scratch rows ``[num_threads, num_targets]``, zero between
-    seeds; ``context`` and ``dominance`` have no columns when no context is
-    tracked (PinSage)."""
-
-    count: np.ndarray  # int32 visit counters
-    context: np.ndarray  # int32/int64 candidate context id + 1 (0: none)
-    dominance: np.ndarray  # int32 Boyer-Moore vote counters
-
-
 class _WalkOutput(NamedTuple):
     """Padded result rows ``[num_seeds, k]`` and their lengths."""
 
@@ -156,7 +151,7 @@ def _vote(ctx, dom, u, c):
     A Boyer–Moore majority vote over the contexts of the walks ending in
     ``u``: agree -> ``dom += 1``; disagree -> ``dom -= 1``, or, when ``dom``
     is already 0, ``c`` becomes the candidate with ``dom = 1``. The kernel
-    stores context ``id + 1`` (``0``: none yet, so scratch starts zeroed).
+    stores context ``id + 1`` (``0``: none yet, so the state starts zeroed).
     """
     if ctx[u] == c:
         dom[u] += 1
@@ -179,15 +174,51 @@ def _row_cumsum(indptr, weight):
     return out
 
 
+#: Multiplier of the visit table's hash (2^64 / golden ratio, odd).
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _table_size(max_touched: int) -> int:
+    """Slots of the per-seed visit table: the smallest power of two at least
+    twice :obj:`max_touched` (load factor <= 1/2)."""
+    return 1 << max(4, int(2 * max_touched - 1).bit_length())
+
+
+@numba.njit(cache=True, inline="always")
+def _visit(keys, slot, touched, u, m):
+    """The slot of node ``u`` in the seed's visit table, inserting ``u`` on
+    its first visit (as ``touched[m]``, its slot as ``slot[m]``); returns
+    ``(slot, new m)``.
+
+    ``keys`` is the open-addressing table (``-1`` = empty; Fibonacci hashing,
+    linear probing); the per-slot state (counts, votes) lives in arrays of
+    the same length, and ``slot`` lets the kernel gather and clear them
+    without probing again.
+    """
+    mask = np.uint64(keys.shape[0] - 1)
+    h = ((np.uint64(u) * _GOLDEN) >> np.uint64(32)) & mask
+    while True:
+        key = keys[h]
+        if key == u:
+            return h, m
+        if key < 0:
+            keys[h] = u
+            slot[m] = h
+            touched[m] = u
+            return h, m + 1
+        h = (h + np.uint64(1)) & mask
+
+
 # -- the kernel -------------------------------------------------------------------
 @numba.njit(cache=True, parallel=True)
-def _walk_kernel(seeds, tc, ct, cfg, scratch, out):
+def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
     """Visit counts of random walks from every seed, top ``cfg.k`` per seed.
 
     ``tc`` and ``ct`` are the :class:`_WalkCSR` of the hops target -> context
-    and context -> target, ``cfg`` a :class:`_WalkConfig`, ``scratch`` the
-    per-thread :class:`_WalkScratch` (all zero on entry and on exit), ``out``
-    the :class:`_WalkOutput` written row by row.
+    and context -> target, ``cfg`` a :class:`_WalkConfig`, ``table_size``
+    the slots of the per-seed visit table (:func:`_table_size` of the
+    largest number of distinct visits), ``out`` the :class:`_WalkOutput`
+    written row by row.
 
     ``restart=True``: before every traversal but the first, the walk jumps
     back to its seed with probability ``prob`` (Algorithm 2's walk with
@@ -214,10 +245,14 @@ def _walk_kernel(seeds, tc, ct, cfg, scratch, out):
     max_touched = num_walks * per_walk
     track = not every_traversal
     for chunk in numba.prange(num_chunks):
-        tid = numba.get_thread_id()
-        cnt = scratch.count[tid]
-        ctx = scratch.context[tid]
-        dom = scratch.dominance[tid]
+        # The seed's visit table: node keys[h], its count cnt[h], Boyer-Moore
+        # candidate context + 1 ctx[h] and vote dom[h]; touched[j] lists the
+        # nodes in first-visit order, slot[j] their slots.
+        keys = np.full(table_size, -1, np.int64)
+        cnt = np.zeros(table_size, np.int32)
+        ctx = np.zeros(table_size if track else 0, np.int64)
+        dom = np.zeros(table_size if track else 0, np.int32)
+        slot = np.empty(max_touched, np.uint64)
         touched = np.empty(max_touched, np.int64)
         score = np.empty(max_touched, np.int64)
         gathered = np.empty(max_touched if track else 0, np.int64)
@@ -275,31 +310,28 @@ def _walk_kernel(seeds, tc, ct, cfg, scratch, out):
                         if first[lane] < 0:
                             first[lane] = mid[lane]
                         if every_traversal and u != v:
-                            if cnt[u] == 0:
-                                touched[m] = u
-                                m += 1
-                            cnt[u] += 1
+                            h, m = _visit(keys, slot, touched, u, m)
+                            cnt[h] += 1
                 if not every_traversal:
                     # Algorithm 2, lines 8-15, in walk order.
                     for lane in range(nl):
                         u = cur[lane]
                         if u == v:
                             continue
-                        if cnt[u] == 0:
-                            touched[m] = u
-                            m += 1
-                        cnt[u] += 1
-                        _vote(ctx, dom, u, first[lane] + 1)
-            # Gather the touched nodes' state and reset the scratch in one
+                        h, m = _visit(keys, slot, touched, u, m)
+                        cnt[h] += 1
+                        _vote(ctx, dom, h, first[lane] + 1)
+            # Gather the touched nodes' state and clear their slots in one
             # pass, then select the top-k among the touched nodes only.
             for j in range(m):
-                u = touched[j]
-                score[j] = cnt[u]
-                cnt[u] = 0
+                h = slot[j]
+                score[j] = cnt[h]
+                keys[h] = -1
+                cnt[h] = 0
                 if track:
-                    gathered[j] = ctx[u]
-                    ctx[u] = 0
-                    dom[u] = 0
+                    gathered[j] = ctx[h]
+                    ctx[h] = 0
+                    dom[h] = 0
             n = select_topk_index(touched, score, m, k, heap)
             for j in range(n):
                 h = heap[j]
@@ -311,18 +343,32 @@ def _walk_kernel(seeds, tc, ct, cfg, scratch, out):
 
 
 # -- wrappers ----------------------------------------------------------------------
+def _mapped(arr: np.ndarray) -> bool:
+    """Whether :obj:`arr` is (a view of) a memory map of a file."""
+    while arr is not None:
+        if isinstance(arr, (np.memmap, mmap.mmap)):
+            return True
+        arr = getattr(arr, "base", None)
+    return False
+
+
 def _walk_arrays(csr: HeteroCSR, src: str, dst: str) -> _WalkCSR:
     """The :class:`_WalkCSR` of the relation ``src -> dst`` (checked by
     :func:`_check_graph`) as the kernel walks it: ``int32`` copies of
-    ``indptr`` and ``indices`` when ids and offsets fit, ``cumw`` the per-row
-    running weight sums (empty when unweighted). Built once per view."""
+    ``indptr`` and ``indices`` when ids and offsets fit (a memory-mapped
+    relation as it is, in place), ``cumw`` the per-row running weight sums
+    (empty when unweighted). Built once per view."""
     rel: CSR = csr.relation(src, dst)
 
     def build() -> _WalkCSR:
-        fits = rel.num_edges < 2**31 - 1 and max(rel.num_dst, rel.num_src) < 2**31
-        dtype = np.int32 if fits else np.int64
-        indptr = np.ascontiguousarray(rel.indptr, dtype=dtype)
-        indices = np.ascontiguousarray(rel.indices, dtype=dtype)
+        if _mapped(rel.indptr) and _mapped(rel.indices):
+            # Walked in place: no anonymous copy of a graph kept on disk.
+            indptr, indices = rel.indptr, rel.indices
+        else:
+            fits = rel.num_edges < 2**31 - 1 and max(rel.num_dst, rel.num_src) < 2**31
+            dtype = np.int32 if fits else np.int64
+            indptr = np.ascontiguousarray(rel.indptr, dtype=dtype)
+            indices = np.ascontiguousarray(rel.indices, dtype=dtype)
         if rel.weight is None:
             cumw = np.zeros(0, np.float64)
         else:
@@ -455,17 +501,6 @@ def _run(
         count=np.zeros(num_seeds, np.int64),
     )
     if num_seeds:
-        # Per-thread scratch, one row per Numba thread (zeroed by calloc: the
-        # pages a call never touches cost nothing; the kernel leaves the rows
-        # zeroed again through its touched lists).
-        rows = numba.config.NUMBA_NUM_THREADS
-        n = csr.num_nodes[target]
-        ctx_dtype = np.int32 if csr.num_nodes[context] < 2**31 - 1 else np.int64
-        scratch = _WalkScratch(
-            count=np.zeros((rows, n), np.int32),
-            context=np.zeros((rows, n if track else 0), ctx_dtype),
-            dominance=np.zeros((rows, n if track else 0), np.int32),
-        )
         cfg = _WalkConfig(
             num_walks=num_walks,
             num_traversals=num_traversals,
@@ -476,7 +511,8 @@ def _run(
             seed=seed,
         )
         with _num_threads(threads):
-            _walk_kernel(seeds, tc, ct, cfg, scratch, out)
+            size = _table_size(num_walks * (1 if restart else num_traversals))
+            _walk_kernel(seeds, tc, ct, cfg, size, out)
     return NeighborTable.from_padded(
         seeds, out.count, out.neighbor, out.weight, out.context if track else None
     )
