@@ -16,8 +16,9 @@ from pyg_multisage.graph import CSR_FORMAT, csr_meta
 
 __all__ = ["build_csr_from_shards", "iter_shard"]
 
-#: Edges read per chunk by default (16 bytes each as two int64 columns).
-DEFAULT_CHUNK = 1 << 22
+#: Edges read per chunk by default (16 bytes each as two int64 columns: 16 MiB
+#: a chunk, small beside the per-node degree arrays of a large graph).
+DEFAULT_CHUNK = 1 << 20
 
 
 @numba.njit(cache=True)
@@ -133,8 +134,11 @@ def build_csr_from_shards(
     Two passes over the shards, :obj:`chunk_size` edges at a time: the first
     checks every id against :obj:`num_nodes` and counts degrees, the second
     writes every edge into its row of a memory-mapped ``indices`` file. No
-    step holds more than one chunk of edges plus the per-node degree arrays,
-    so graphs larger than memory build in bounded memory. Rows keep the
+    step holds more than one chunk of edges plus one ``int64`` degree array
+    per relation (reused as the fill cursors; offsets go straight to their
+    memory-mapped file), so graphs larger than memory build in bounded
+    anonymous memory: about 8 bytes per node of every relation's source
+    type. Rows keep the
     order of the edges in the shards (shards in the order given): the result
     equals ``HeteroCSR(edge_index_dict, num_nodes)`` of the concatenated
     edges. Everything is written under a temporary name and renamed when
@@ -158,7 +162,7 @@ def build_csr_from_shards(
         index_dtype (str, optional): ``'auto'`` (``int32`` indices when the
             ids fit) or ``'int64'``. (default: ``'auto'``)
         chunk_size (int, optional): edges read at a time.
-            (default: :obj:`4194304`)
+            (default: :obj:`1048576`)
         overwrite (bool, optional): replace an existing directory.
             (default: :obj:`False`)
     """
@@ -228,22 +232,29 @@ def build_csr_from_shards(
     with AtomicDir(path, overwrite=overwrite) as tmp:
         names, relations = [], []
         for i, et in enumerate(order):
-            deg = deg_src[et] if et in deg_src else deg_dst[et]
+            # Offsets go to their file directly, the degree array becomes
+            # the cursors: no anonymous copy of either.
+            deg = deg_src.pop(et) if et in deg_src else deg_dst.pop(et)
             n_dst = counts[et[2]]
-            indptr = np.zeros(len(deg) + 1, np.int64)
+            indptr_file = open_npy(
+                tmp.path / f"e{i}.indptr.npy", np.int64, (len(deg) + 1,)
+            )
+            indptr = indptr_file.view(np.ndarray)
+            indptr[0] = 0
             np.cumsum(deg, out=indptr[1:])
             num_edges = int(indptr[-1])
             small = index_dtype == "auto" and n_dst < 2**31 - 1
-            np.save(tmp.path / f"e{i}.indptr.npy", indptr)
             indices = open_npy(
                 tmp.path / f"e{i}.indices.npy",
                 np.int32 if small else np.int64,
                 (num_edges,),
             )
             view = indices.view(np.ndarray)
+            cursor = None
             if num_edges:
-                cursor = indptr[:-1].copy()
-                is_rev = et not in deg_src
+                cursor = deg  # the degrees become the fill cursors
+                np.copyto(cursor, indptr[:-1])
+                is_rev = et not in rels
                 fwd = next(k for k, v in rev_of.items() if v == et) if is_rev else et
                 for f in rels[fwd]:
                     for src, dst in iter_shard(f, chunk_size):
@@ -255,11 +266,11 @@ def build_csr_from_shards(
                     raise RuntimeError(
                         f"edge shards of {fwd} changed between the two passes"
                     )
-                del cursor
                 if is_rev:
                     _sort_rows(indptr, view)
             indices.flush()
-            del view, indices
+            indptr_file.flush()
+            del view, indices, indptr, indptr_file, deg, cursor
             names += [f"e{i}.indptr", f"e{i}.indices"]
             relations.append((et, num_edges, False))
         meta = csr_meta(counts, relations)
