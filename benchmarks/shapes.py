@@ -36,8 +36,11 @@ top 50) at eps 1e-4 and 1e-5 against PyG's ``get_ppr``. Reported per row:
 - PPR: recall of the exact top 50 (power iteration) on a few targets, for
   both methods.
 
-Not measured: the share of time in hops, counting and top-k (the kernels have
-no phase counters; instrumenting them would change the code under test).
+- walks: ``hop/count/topk %``, the shares of the kernel's CPU time in the
+  hops, the visit counting (and the reset of the visit table) and the top-k
+  selection: the same kernel run with each seed's work stopped after the
+  hops, then after the counting (``_WalkConfig.stages``: one integer test per
+  stage, the hops themselves unchanged), against the whole run.
 
 Usage: ``python benchmarks/shapes.py [--seeds 2000] [--targets 200]
 [--threads 2] [--repeat 2] [--no-dgl] [--big]``; prints a table, writes
@@ -237,6 +240,7 @@ def walk_rows(graph: Path, seeds: int, threads: int, repeat: int) -> list[dict]:
             most = samplers_mod.WALKS * samplers_mod.TRAVERSALS
         hops = active * samplers_mod.WALKS * 2 * per_walk
         full = run(0, sd, most)
+        split = walk_split(csr, sd.numpy(), name, threads, repeat, cpu)
         rows.append(
             dict(
                 kernel=name,
@@ -247,9 +251,47 @@ def walk_rows(graph: Path, seeds: int, threads: int, repeat: int) -> list[dict]:
                 hops_per_cpu_s=hops / cpu,
                 hops_per_s_per_core=hops / wall / threads,
                 touched_per_seed=full.num_edges / len(sd),
+                **split,
             )
         )
     return rows
+
+
+def walk_split(
+    csr, seeds: np.ndarray, name: str, threads: int, repeat: int, cpu_all: float
+) -> dict[str, float]:
+    """Shares of a walk kernel's CPU time in the hops, the visit counting
+    (with the reset of the visit table) and the top-k selection: the kernel
+    timed with each seed's work stopped after the hops, after the counting,
+    and whole (``cpu_all``, measured by the caller)."""
+    from pyg_multisage.sampling import walks
+
+    restart = name == "contextual_walk"
+    args = (
+        csr,
+        seeds.astype(np.int64),
+        "item",
+        "context",
+        samplers_mod.WALKS,
+        samplers_mod.WALK_LENGTH if restart else samplers_mod.TRAVERSALS,
+        samplers_mod.RESTART if restart else samplers_mod.TERMINATION,
+        restart,
+        samplers_mod.TOP_K,
+        0,
+        threads,
+    )
+    cpu = {}
+    for stages in (1, 2):
+        walks._run(*args[:1], args[1][:64], *args[2:], stages=stages)  # compile
+        fn = lambda r, st=stages: walks._run(*args, stages=st)  # noqa: E731
+        cpu[stages] = _best(fn, repeat)[1]
+    hops = min(cpu[1], cpu_all)
+    counting = min(max(cpu[2] - cpu[1], 0.0), cpu_all - hops)
+    return dict(
+        split_hops=hops / cpu_all,
+        split_counting=counting / cpu_all,
+        split_topk=max(cpu_all - hops - counting, 0.0) / cpu_all,
+    )
 
 
 def _dgl_python() -> str | None:
@@ -371,6 +413,7 @@ def format_table(rows: list[dict]) -> str:
     head = (
         f"{'shape':<18}{'kernel':<20}{'seeds/s':>9}{'x peer':>7}{'seeds/cpu-s':>12}"
         f"{'x cpu':>6}{'Mhop/cpu-s':>11}{'% probe':>8}{'touched':>8}{'recall':>12}"
+        f"{'hop/count/topk %':>18}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -388,9 +431,17 @@ def format_table(rows: list[dict]) -> str:
             f"{f('x_peer', '.1f'):>7}{f('seeds_per_cpu_s', '.0f'):>12}"
             f"{f('x_peer_cpu', '.1f'):>6}{f('hops_per_cpu_s', '.1f', 1e-6):>11}"
             f"{f('share_of_probe', '.0%'):>8}{f('touched_per_seed', '.0f'):>8}"
-            f"{rec:>12}"
+            f"{rec:>12}{split_cell(r):>18}"
         )
     return "\n".join(lines)
+
+
+def split_cell(r: dict) -> str:
+    """``hops/counting/top-k`` percentages of a walk row, else ``-``."""
+    if "split_hops" not in r:
+        return "-"
+    keys = ("split_hops", "split_counting", "split_topk")
+    return "/".join(f"{100 * r[k]:.0f}" for k in keys)
 
 
 def plot(rows: list[dict], path: Path) -> None:

@@ -102,6 +102,9 @@ class _WalkConfig(NamedTuple):
     every_traversal: bool  # count every traversal (PinSage), else path[-1]
     k: int  # neighbors kept per seed
     seed: int
+    # Work done per seed, for the benchmarks' time split:
+    # 1 the hops only, 2 hops and visit counting, 3 everything (the default).
+    stages: int = 3
 
 
 class _WalkOutput(NamedTuple):
@@ -238,6 +241,8 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
     every_traversal = cfg.every_traversal
     k = cfg.k
     seed = cfg.seed
+    count = cfg.stages >= 2
+    select = cfg.stages >= 3
     out_nbr, out_w, out_ctx, out_cnt = out.neighbor, out.weight, out.context, out.count
     num_seeds = seeds.shape[0]
     num_chunks = (num_seeds + _CHUNK - 1) // _CHUNK
@@ -309,10 +314,10 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
                         _prefetch(ptr_tc, u)  # the next traversal's first row
                         if first[lane] < 0:
                             first[lane] = mid[lane]
-                        if every_traversal and u != v:
+                        if every_traversal and count and u != v:
                             h, m = _visit(keys, slot, touched, u, m)
                             cnt[h] += 1
-                if not every_traversal:
+                if not every_traversal and count:
                     # Algorithm 2, lines 8-15, in walk order.
                     for lane in range(nl):
                         u = cur[lane]
@@ -332,7 +337,7 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
                     gathered[j] = ctx[h]
                     ctx[h] = 0
                     dom[h] = 0
-            n = select_topk_index(touched, score, m, k, heap)
+            n = select_topk_index(touched, score, m, k, heap) if select else 0
             for j in range(n):
                 h = heap[j]
                 out_nbr[i, j] = touched[h]
@@ -489,7 +494,10 @@ def _run(
     k: int,
     seed: int,
     threads: int | None,
+    stages: int = 3,
 ) -> NeighborTable:
+    """Runs :func:`_walk_kernel`; :obj:`stages` < 3 stops each seed's work
+    early (see :class:`_WalkConfig`; rows come out empty), for timing."""
     tc = _walk_arrays(csr, target, context)
     ct = _walk_arrays(csr, context, target)
     num_seeds = len(seeds)
@@ -509,6 +517,7 @@ def _run(
             every_traversal=not restart,
             k=k,
             seed=seed,
+            stages=stages,
         )
         with _num_threads(threads):
             size = _table_size(num_walks * (1 if restart else num_traversals))
