@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import HeteroData
+from torch_geometric.data import FeatureStore, GraphStore, HeteroData
 
 from pyg_multisage import convention
 from pyg_multisage.convention import EdgeType, ppr_edge_type
@@ -648,22 +648,41 @@ def build_model(task: Task, config: RunConfig) -> Retriever:
 # ---------------------------------------------------------------------------
 class SeedBatcher:
     """Cuts a loader batch (seeds first) for any list of target ids, with the
-    sampler of :class:`~pyg_multisage.loader.ImportanceNeighborLoader`."""
+    sampler of :class:`~pyg_multisage.loader.ImportanceNeighborLoader`.
 
-    def __init__(self, data: HeteroData, target: str, edge_types: Sequence[EdgeType]):
+    :obj:`data` is the graph holding the importance-neighbor edges: a
+    :class:`~torch_geometric.data.HeteroData`, or the ``(feature_store,
+    graph_store)`` pair of a directory saved by
+    :func:`pyg_multisage.storage.save_data` (then every batch is gathered
+    from the memory-mapped files, and the batches equal those of the
+    in-memory graph)."""
+
+    def __init__(
+        self,
+        data: HeteroData | tuple[FeatureStore, GraphStore],
+        target: str,
+        edge_types: Sequence[EdgeType],
+    ):
         self.target = target
+        self.features: FeatureStore | None = None
         if edge_types:
             self.loader = ImportanceNeighborLoader(
                 data, input_nodes=target, edge_types=list(edge_types), batch_size=1
             )
         else:
             self.loader = None
-            self.x = data[target].x
+            if isinstance(data, HeteroData):
+                self.x = data[target].x
+            else:  # gathered row by row from the store, never copied whole
+                self.features = data[0]
 
     def __call__(self, seeds: Tensor) -> HeteroData:
         if self.loader is None:
             batch = HeteroData()
-            batch[self.target].x = self.x[seeds]
+            if self.features is not None:
+                batch[self.target].x = self.features[self.target, "x", seeds]
+            else:
+                batch[self.target].x = self.x[seeds]
             batch[self.target].n_id = seeds
             batch[self.target].batch_size = seeds.numel()
             return batch

@@ -57,6 +57,37 @@ def test_run_is_deterministic_and_batches_start_with_the_seeds(task):
     assert batch[t.target].batch_size == 4
 
 
+@pytest.mark.parametrize("model", ["multisage", "text"])
+def test_seed_batcher_on_saved_stores_equals_in_memory(task, tmp_path, model):
+    from pyg_multisage.storage import open_stores, save_data
+
+    config = _config(model)
+    data = ex.add_neighbors(task, config)
+    edge_types = ex.model_edge_types(task, config)
+    save_data(data, tmp_path / "saved")
+    stores = open_stores(tmp_path / "saved")
+    seeds = torch.tensor([5, 3, 5, 7, 299, 0])
+    a = ex.SeedBatcher(data, task.target, edge_types)(seeds)
+    batcher = ex.SeedBatcher(stores, task.target, edge_types)
+    if not edge_types:  # features only: gathered by row, never copied whole
+        assert batcher.features is stores[0] and not hasattr(batcher, "x")
+    b = batcher(seeds)
+    # (The in-memory batch also lists the graph's relations, with no edges:
+    # the models read only the importance-neighbor edge types.)
+    assert a.node_types == b.node_types
+    for et in a.edge_types:
+        assert et in edge_types or a[et].edge_index.size(1) == 0
+    for t in a.node_types:
+        assert torch.equal(a[t].x, b[t].x)
+        assert torch.equal(a[t].n_id, b[t].n_id)
+    for et in edge_types:
+        assert a[et].edge_index.size(1) > 0
+        for key in ("edge_index", "edge_weight", "context"):
+            if key in a[et]:
+                assert torch.equal(a[et][key], b[et][key]), (et, key)
+    assert a[task.target].batch_size == b[task.target].batch_size == 6
+
+
 def test_margin_loss_and_learned_scale(task):
     result = ex.run(_config("pinsage", loss="margin"), task)
     assert result.history[-1]["loss"] >= 0

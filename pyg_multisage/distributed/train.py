@@ -10,8 +10,15 @@ and :class:`~torch.nn.parallel.DistributedDataParallel`:
   and random negatives :func:`~pyg_multisage.experiment.make_step` draws (a
   pure function of ``(seed, s)``); worker :math:`r` of :math:`W` embeds its
   contiguous slice of the step's queries, positives and negatives (the
-  global batch stays ``batch_size``), cutting its batch from its own copy of
-  the graph with :class:`~pyg_multisage.experiment.SeedBatcher`.
+  global batch stays ``batch_size``), cutting its batch with
+  :class:`~pyg_multisage.experiment.SeedBatcher`.
+* **One copy of the graph per machine.** The driver saves the graph with
+  its importance-neighbor tables and features once
+  (:func:`pyg_multisage.storage.save_data`); every worker opens it
+  memory-mapped (:func:`~pyg_multisage.storage.open_stores`) and gathers
+  its batches from the maps, so the workers of one machine share the
+  operating system's page cache instead of each unpickling a private copy.
+  The batches, hence the run, equal those of the in-memory graph.
 * **Negatives gathered across workers** (OmniSage §3.4.2): every query is
   scored against the positives and negatives of *all* workers
   (:func:`~pyg_multisage.distributed.negatives.gathered_sampled_softmax_loss`),
@@ -51,7 +58,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch_geometric.data import HeteroData
+from torch_geometric.data import HeteroData, TensorAttr
 
 from pyg_multisage import experiment as ex
 from pyg_multisage.distributed.negatives import (
@@ -60,6 +67,12 @@ from pyg_multisage.distributed.negatives import (
     world,
 )
 from pyg_multisage.losses import CountMinSketch
+from pyg_multisage.storage import (
+    MmapFeatureStore,
+    MmapGraphStore,
+    open_stores,
+    save_data,
+)
 from pyg_multisage.train import (
     CHECKPOINT_NAME,
     TrainConfig,
@@ -71,6 +84,7 @@ from pyg_multisage.train import (
 __all__ = [
     "DistributedTrainingError",
     "make_distributed_step",
+    "process_memory",
     "train_distributed",
     "train_worker",
 ]
@@ -210,6 +224,57 @@ def make_distributed_step(
     return data, step_fn
 
 
+def process_memory() -> dict[str, int] | None:
+    """This process's memory in bytes from ``/proc/self/status`` (Linux):
+    ``rss_anon`` (private memory), ``rss_file`` (mapped file pages it
+    touched, shared through the page cache), ``rss_shmem`` and ``hwm``
+    (peak resident set); :obj:`None` where ``/proc`` is absent."""
+    fields = {
+        "RssAnon": "rss_anon",
+        "RssFile": "rss_file",
+        "RssShmem": "rss_shmem",
+        "VmHWM": "hwm",
+    }
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return None
+    out = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key in fields:
+            out[fields[key]] = int(value.split()[0]) * 1024
+    return out
+
+
+def _task_on_stores(
+    task: ex.Task, stores: tuple[MmapFeatureStore, MmapGraphStore], path: object
+) -> ex.Task:
+    """:obj:`task` with its graph replaced by the sizes the model is built
+    from (node counts, and ``x`` as meta tensors of the stored shapes): no
+    feature or edge is read. A :obj:`task` that still holds a graph must
+    agree with the stores in its node counts."""
+    fs, gs = stores
+    data = HeteroData()
+    for t, n in gs.hetero_csr().num_nodes.items():
+        data[t].num_nodes = n
+    for attr in fs.get_all_tensor_attrs():
+        if isinstance(attr.group_name, str) and attr.attr_name == "x":
+            size = fs.get_tensor_size(TensorAttr(attr.group_name, "x"))
+            data[attr.group_name].x = torch.empty(size, device="meta")
+    for t in task.data.node_types:
+        want = task.data[t].num_nodes
+        have = data[t].num_nodes if t in data.node_types else None
+        if have != want:
+            raise ValueError(
+                f"stores {path} do not hold the task's graph: '{t}' has "
+                f"{have} nodes there, {want} in the task"
+            )
+    if task.target not in data.node_types or "x" not in data[task.target]:
+        raise ValueError(f"stores {path} hold no features of '{task.target}'")
+    return ex.Task(data, task.target, task.contexts, task.pairs, task.names)
+
+
 def _train_config(
     config: ex.RunConfig, checkpoint_every: int | None, rank: int
 ) -> TrainConfig:
@@ -238,6 +303,7 @@ def train_worker(
     log_q: bool = False,
     device: torch.device | str = "cpu",
     step_hook: StepHook | None = None,
+    stores: str | os.PathLike | None = None,
 ) -> TrainResult:
     """The training loop of one data-parallel worker.
 
@@ -249,11 +315,22 @@ def train_worker(
     from them. Validation (``config.eval_every``) runs on rank 0 and is
     broadcast. :obj:`task` must already hold the importance neighbors
     (:func:`pyg_multisage.experiment.add_neighbors`).
+
+    With :obj:`stores` (a directory written by
+    :func:`pyg_multisage.storage.save_data` from the task's graph with its
+    importance neighbors), the worker opens it memory-mapped and cuts every
+    batch from the maps; ``task.data`` is then not read and may be an empty
+    :class:`~torch_geometric.data.HeteroData` (when it holds a graph, its
+    node counts must match the stores'). The run equals the in-memory one.
     """
     rank, size = world()
     device = torch.device(device)
+    source: HeteroData | tuple[MmapFeatureStore, MmapGraphStore] = task.data
+    if stores is not None:
+        source = open_stores(stores)
+        task = _task_on_stores(task, source, stores)
     model = ex.build_model(task, config).to(device)
-    batcher = ex.SeedBatcher(task.data, task.target, ex.model_edge_types(task, config))
+    batcher = ex.SeedBatcher(source, task.target, ex.model_edge_types(task, config))
     net: nn.Module = _Scored(model)
     if size > 1:
         net = nn.parallel.DistributedDataParallel(
@@ -300,10 +377,13 @@ def train_worker(
 
 def _ray_worker(loop: dict[str, Any]) -> dict[str, Any]:
     """Ray Train's ``train_loop_per_worker``: fetch the task and run
-    :func:`train_worker` on Ray's device."""
+    :func:`train_worker` on Ray's device. Returns the loop's time, the steps
+    it ran and the process's memory (:func:`process_memory`) before the
+    task was fetched and after training."""
     import ray
     import ray.train.torch
 
+    memory_start = process_memory()
     task = loop["task"]
     if isinstance(task, ray.ObjectRef):
         task = ray.get(task)
@@ -324,11 +404,14 @@ def _ray_worker(loop: dict[str, Any]) -> dict[str, Any]:
         log_q=loop["log_q"],
         device=ray.train.torch.get_device(),
         step_hook=hook,
+        stores=loop["stores"],
     )
     return {
         "train_seconds": time.perf_counter() - start,
         "steps_run": len(steps),
         "first_step": steps[0] if steps else None,
+        "memory_start": memory_start,
+        "memory_end": process_memory(),
     }
 
 
@@ -348,6 +431,8 @@ def _clean_temporaries(out_dir: Path) -> None:
     checkpoints themselves are only ever replaced atomically)."""
     for tmp in out_dir.glob(".*.pt.tmp-*"):
         tmp.unlink(missing_ok=True)
+    for graph in out_dir.glob(".graph.tmp-*"):
+        shutil.rmtree(graph, ignore_errors=True)
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -397,17 +482,23 @@ def train_distributed(
     local_mode: bool = False,
     task: ex.Task | None = None,
     step_hook: StepHook | None = None,
+    mmap: bool = True,
 ) -> ex.RunResult:
     r"""Trains and evaluates the main job's model on :obj:`workers` Ray Train
     workers (module docstring); the data-parallel twin of
     :func:`pyg_multisage.experiment.run`, with the same run folder
     (``checkpoint.pt``, ``config.json``, ``metrics.json``, curves).
 
-    The driver loads the task and tabulates the importance neighbors once
-    and hands them to the workers through Ray's object store; each worker
-    holds its own in-memory copy of the graph. After training, the driver
-    embeds every target from the final checkpoint and computes the metrics
-    on ``config.eval_split``.
+    The driver loads the task and tabulates the importance neighbors once.
+    With :obj:`mmap` (the default) it saves the graph, the tables and the
+    features (:func:`pyg_multisage.storage.save_data`) into a temporary
+    folder ``.graph.tmp-<pid>`` of the run folder, which every worker opens
+    memory-mapped (the workers of a machine share its page cache; the
+    folder is removed when the job ends); without, the graph travels
+    through Ray's object store and each worker unpickles its own in-memory
+    copy. Both give the same run. After training, the driver embeds every
+    target from the final checkpoint and computes the metrics on
+    ``config.eval_split``.
 
     Args:
         config (RunConfig): The run. ``batch_size`` is the *global* batch
@@ -435,12 +526,16 @@ def train_distributed(
         step_hook (callable, optional): ``step_hook(rank, step)``, called
             on every worker at the start of every step (progress reports,
             fault-injection tests); must be picklable.
+        mmap (bool, optional): Workers read the graph memory-mapped from
+            the run folder (which, on a cluster, every node must see).
+            (default: :obj:`True`)
 
     Returns:
         RunResult: as :func:`~pyg_multisage.experiment.run`'s, with an
         extra attribute ``distributed`` (``train_seconds`` of rank 0's loop,
-        ``steps_run`` in this call and its ``first_step``, ``workers``), also written to
-        ``distributed.json``.
+        ``steps_run`` in this call and its ``first_step``, ``workers``,
+        ``mmap``, and rank 0's ``memory_start``/``memory_end``
+        from :func:`process_memory`), also written to ``distributed.json``.
 
     Raises:
         DistributedTrainingError: a worker died or raised; the last
@@ -479,12 +574,20 @@ def train_distributed(
             task.names,
         )
         _write_json(out_dir / "config.json", asdict(config))
+        shipped, stores = task, None
+        if mmap:
+            stores = out_dir / f".graph.tmp-{os.getpid()}"
+            save_data(task.data, stores, overwrite=True)
+            shipped = ex.Task(
+                HeteroData(), task.target, task.contexts, task.pairs, None
+            )
         if not local_mode and not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False}
             ray.init(address=address, **({} if address else kwargs))
         loop = {
             "config": config,
-            "task": task if local_mode else ray.put(task),
+            "task": shipped if local_mode else ray.put(shipped),
+            "stores": None if stores is None else str(stores),
             "resume": resume,
             "checkpoint_every": checkpoint_every,
             "log_q": log_q,
@@ -537,6 +640,7 @@ def train_distributed(
         _write_json(out_dir / "metrics.json", metrics_out)
         run_info = dict(outcome.return_value or {})
         run_info["workers"] = workers
+        run_info["mmap"] = mmap
         _write_json(out_dir / "distributed.json", run_info)
         result = ex.RunResult(
             config,
@@ -549,5 +653,8 @@ def train_distributed(
         result.distributed = run_info  # type: ignore[attr-defined]
         return result
     finally:
-        # Ray's own bookkeeping, and the run folder when none was asked for.
+        # Ray's own bookkeeping, the saved graph, and the run folder when
+        # none was asked for.
+        for graph in out_dir.glob(".graph.tmp-*"):
+            shutil.rmtree(graph, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)

@@ -412,3 +412,73 @@ def test_single_process_only_settings_are_refused(kw, name):
     config = ex.RunConfig(**{"dataset": "synthetic", "batch_size": 8, **kw})
     with pytest.raises(ValueError, match=f"does not support {name}"):
         train_distributed(config, workers=2)
+
+
+# ---------------------------------------------------------------------------
+# (d) workers cut their batches from one memory-mapped copy of the graph
+# ---------------------------------------------------------------------------
+def _mapped_files(maps: str, marker: str) -> set[str]:
+    """The files under a folder named ``marker*`` that ``/proc/<pid>/maps``
+    lists, as paths relative to that folder."""
+    out = set()
+    for line in maps.splitlines():
+        path = line.split(maxsplit=5)[-1] if len(line.split()) >= 6 else ""
+        if marker in path:
+            out.add(path.split(marker, 1)[1].split("/", 1)[1])
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc")
+def test_ray_workers_share_the_memory_mapped_graph(ray_session, task, tmp_path):
+    from pyg_multisage.distributed.train import train_distributed
+    from pyg_multisage.storage import save_data
+
+    seen = tmp_path / "maps"
+    seen.mkdir()
+
+    def record_maps(rank: int, step: int) -> None:
+        # Pickled by value (the workers cannot import this module).
+        if step == 1:
+            maps = Path("/proc/self/maps").read_text()
+            (seen / f"rank{rank}.txt").write_text(maps)
+
+    config = _config(tmp_path / "run", steps=2)
+    got = train_distributed(
+        config, workers=2, cpus_per_worker=0.5, task=task, step_hook=record_maps
+    )
+    # Every non-empty array the driver saved is mapped into both workers
+    # (the same files, so one page-cache copy), read from the run folder.
+    save_data(task.data, tmp_path / "saved")
+    want = {
+        str(p.relative_to(tmp_path / "saved"))
+        for p in (tmp_path / "saved").rglob("*.npy")
+        if p.stat().st_size > 128  # more than the .npy header
+    }
+    assert any(w.startswith("graph/") for w in want)
+    assert any(w.startswith("features/") for w in want)
+    assert any(w.startswith("tables/") for w in want)
+    for rank in (0, 1):
+        maps = (seen / f"rank{rank}.txt").read_text()
+        assert str(tmp_path / "run" / ".graph.tmp-") in maps
+        assert _mapped_files(maps, ".graph.tmp-") >= want, rank
+    assert got.distributed["mmap"] is True
+    assert got.distributed["memory_end"]["rss_file"] > 0
+    # The run is the in-memory single-process run, loss for loss ...
+    state, losses = _single_process(task, replace(config, output_dir=None))
+    _assert_same_run(load_checkpoint(tmp_path / "run" / "checkpoint.pt"), state, losses)
+    # ... and the saved graph is gone with the job.
+    assert not list((tmp_path / "run").glob(".graph*"))
+
+
+def test_worker_refuses_stores_of_another_graph(task, tmp_path):
+    from torch_geometric.data import HeteroData
+
+    from pyg_multisage.distributed.train import train_worker
+    from pyg_multisage.storage import save_data
+
+    save_data(task.data, tmp_path / "saved")
+    other = HeteroData()
+    other[task.target].num_nodes = 5
+    small = ex.Task(other, task.target, task.contexts, task.pairs, None)
+    with pytest.raises(ValueError, match=f"'{task.target}' has 200 nodes there, 5"):
+        train_worker(_config(), small, resume=False, stores=tmp_path / "saved")
