@@ -18,8 +18,10 @@ Two measurements, each step in a fresh process watched from outside:
    numba, JIT code: a fixed cost of about 300-400 MB whatever the graph).
 2. **Throughput**, memory-mapped vs in-memory (``load(mmap=False)``), seeds/s
    of ``pinsage_walk``, ``contextual_walk`` and ``ppr_topk`` (best of
-   ``--repeat``, compilation excluded), on the standard pin–board graph
-   (``../shared/peers/make_pinboard.py``, 468,664 edges) and on the large
+   ``--repeat``, compilation excluded; per wall second and per CPU-second of
+   the process, which other load on a shared machine moves less), on the
+   standard pin–board graph (``../shared/peers/make_pinboard.py``, 468,664
+   edges) and on the large
    graph (PPR there only with ``--ppr-large``: its merged CSR is built in
    anonymous memory, about 40 bytes per edge).
 
@@ -150,12 +152,14 @@ def _rates(csr, target, context, seeds, repeat, ppr: bool) -> dict[str, float]:
     out = {}
     for name, run in runs.items():
         run(seeds[:64])  # compile, build derived arrays
-        best = float("inf")
+        best = best_cpu = float("inf")
         for _ in range(repeat):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             run(seeds)
             best = min(best, time.perf_counter() - t)
+            best_cpu = min(best_cpu, time.process_time() - c)
         out[name] = len(seeds) / best
+        out[f"{name} per cpu-s"] = len(seeds) / best_cpu
     return out
 
 
