@@ -214,7 +214,9 @@ def main() -> None:
         "contexts": args.contexts,
         "tc_edges": args.edges,
         "csr_entries": 2 * args.edges,
-        "csr_bytes": csr.nbytes,
+        "csr_bytes": sum(
+            csr[et].indptr.nbytes + csr[et].indices.nbytes for et in csr.edge_types
+        ),
         "build_s": build_s,
     }
     print(f"\ngraph: {graph}, {cores} cores\n")
