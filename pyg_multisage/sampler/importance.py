@@ -52,6 +52,14 @@ class _ImportanceSamplerBase(BaseSampler):
     def _gather(self, node_type: str, seeds: Tensor) -> dict[EdgeType, Gathered]:
         raise NotImplementedError
 
+    def carried_edge_attrs(self) -> dict[EdgeType, tuple[str, ...]]:
+        """Per sampled edge type, the edge attributes (``edge_weight``,
+        ``context``) that every output carries in its ``edge_attr`` for the
+        edge type whenever the edge type is sampled. The loaders write these
+        into the batch themselves, so PyG's filtering need not gather them
+        from the data. (default: none)"""
+        return {}
+
     def _sample(
         self, seed: Tensor | dict[str, Tensor], seed_time: object = None
     ) -> SamplerOutput | HeteroSamplerOutput:
@@ -294,6 +302,15 @@ class ImportanceNeighborSampler(_ImportanceSamplerBase):
     def edge_types_for(self, node_type: str) -> list[EdgeType]:
         """The sampled edge types whose ego type is :obj:`node_type`."""
         return edge_types_into(self.edge_types, node_type, self.__class__.__name__)
+
+    def carried_edge_attrs(self) -> dict[EdgeType, tuple[str, ...]]:
+        out = {}
+        for et, index in self.index.items():
+            keys = ("edge_weight",) if index.weight is not None else ()
+            if index.context is not None:  # context_type is known, see __init__
+                keys += ("context",)
+            out[et] = keys
+        return out
 
     def _gather(self, node_type: str, seeds: Tensor) -> dict[EdgeType, Gathered]:
         out = {}
