@@ -30,8 +30,10 @@ fan-out.
 
 Each loader runs with num_workers 0 and 2: batches/s, seeds/s, ms per batch
 and edges into the seeds per seed. With 0 workers the loaders run
-round-robin, one batch of each in turn, so that load changes on a shared
-machine hit all of them alike (the ratios of that run are what counts);
+round-robin, one batch of each in turn, over ``--rounds`` passes, so that
+load changes on a shared machine hit all of them alike (the ratios of that
+run are what counts; the median time per batch and its ratio, ``x NL med``,
+are saved too);
 with 2 workers they run one after the other (an idle loader's workers would
 otherwise prefetch in the background). Also measured in process: the time
 split between the "kernel" (the sampler's neighbor step: the Numba kernel on
@@ -45,7 +47,7 @@ benchmarks/results/loaders.json with the load average before and after.
 Graphs: DBLP from $PYG_MULTISAGE_DBLP; the standard pin–board graph written
 by make_pinboard.py from $PYG_MULTISAGE_PEERS (default ../shared/peers).
 
-Usage: python benchmarks/loaders.py [--batches 8] [--batch-size 1024]
+Usage: python benchmarks/loaders.py [--batches 8] [--rounds 3] [--batch-size 1024]
 """
 
 from __future__ import annotations
@@ -194,24 +196,36 @@ def throughput(loader, num_batches: int) -> dict:
     return _rates(num_batches, time.perf_counter() - t0, seeds, edges)
 
 
-def round_robin(loaders: dict, num_batches: int) -> dict[str, dict]:
-    """Loaders without workers, one batch of each in turn; only the time
-    inside each ``next`` counts (not the counting of edges)."""
-    its = {k: iter(v) for k, v in loaders.items()}
-    for it in its.values():
-        next(it)  # first batch excluded
+def round_robin(loaders: dict, num_batches: int, rounds: int) -> dict[str, dict]:
+    """Loaders without workers, one batch of each in turn, over
+    :obj:`rounds` passes (epochs) of :obj:`num_batches` batches; only the
+    time inside each ``next`` counts (not the counting of edges). Adds the
+    median time per batch, which preemption spikes on a shared machine move
+    less than the mean."""
     spent = dict.fromkeys(loaders, 0.0)
     seeds = dict.fromkeys(loaders, 0)
     edges = dict.fromkeys(loaders, 0)
-    for _ in range(num_batches):
-        for k, it in its.items():
-            t0 = time.perf_counter()
-            batch = next(it)
-            spent[k] += time.perf_counter() - t0
-            n, e = _count(batch, loaders[k].input_data.input_type)
-            seeds[k] += n
-            edges[k] += e
-    return {k: _rates(num_batches, spent[k], seeds[k], edges[k]) for k in loaders}
+    times: dict[str, list[float]] = {k: [] for k in loaders}
+    for _ in range(rounds):
+        its = {k: iter(v) for k, v in loaders.items()}
+        for it in its.values():
+            next(it)  # first batch of a pass excluded
+        for _ in range(num_batches):
+            for k, it in its.items():
+                t0 = time.perf_counter()
+                batch = next(it)
+                dt = time.perf_counter() - t0
+                spent[k] += dt
+                times[k].append(dt)
+                n, e = _count(batch, loaders[k].input_data.input_type)
+                seeds[k] += n
+                edges[k] += e
+    total = rounds * num_batches
+    out = {}
+    for k in loaders:
+        out[k] = _rates(total, spent[k], seeds[k], edges[k])
+        out[k]["median_ms_per_batch"] = 1e3 * float(np.median(times[k]))
+    return out
 
 
 def make(
@@ -242,6 +256,18 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=8)
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--graphs", default="dblp,pinboard")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="passes over the batches in the round-robin run without workers",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "loaders.json",
+        help="where the JSON goes",
+    )
     ap.add_argument(
         "--torch-threads",
         type=int,
@@ -297,7 +323,7 @@ def main() -> None:
             label: make(spec, data, target, seeds, args.batch_size, 0)
             for label, spec in loaders.items()
         }
-        rates = round_robin(no_workers, args.batches)
+        rates = round_robin(no_workers, args.batches, args.rounds)
         for label, loader in tqdm(no_workers.items(), desc=f"{name} split"):
             row = dict(graph=name, sampler=label, num_workers=0, **rates[label])
             row.update(split(loader, idx))
@@ -317,31 +343,35 @@ def main() -> None:
         p = peer[(r["graph"], r["num_workers"])]
         r["x_peer_batches_per_s"] = r["batches_per_s"] / p["batches_per_s"]
         r["x_peer_ms_per_batch"] = r["ms_per_batch"] / p["ms_per_batch"]
+        if "median_ms_per_batch" in r:
+            r["x_peer_median_ms"] = r["median_ms_per_batch"] / p["median_ms_per_batch"]
     header = (
-        f"{'graph':9} {'sampler':17} {'wk':>2} {'batch/s':>8} {'seeds/s':>9} "
-        f"{'edges/seed':>10} {'x NL b/s':>8} {'x NL ms':>7} "
+        f"{'graph':9} {'sampler':18} {'wk':>2} {'batch/s':>8} {'seeds/s':>9} "
+        f"{'edges/seed':>10} {'x NL b/s':>8} {'x NL ms':>7} {'x NL med':>8} "
         f"{'kernel ms':>9} {'assem ms':>8} {'assem %':>7}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
-        extra = ""
+        med = r.get("x_peer_median_ms")
+        extra = " " * 9 if med is None else f" {med:8.2f}"
         if "kernel_ms" in r:
-            extra = (
+            extra += (
                 f" {r['kernel_ms']:9.1f} {r['assembly_ms']:8.1f} "
                 f"{100 * r['assembly_share']:6.1f}%"
             )
         print(
-            f"{r['graph']:9} {r['sampler']:17} {r['num_workers']:>2} "
+            f"{r['graph']:9} {r['sampler']:18} {r['num_workers']:>2} "
             f"{r['batches_per_s']:8.2f} {r['seeds_per_s']:9.0f} "
             f"{r['edges_per_seed']:10.1f} {r['x_peer_batches_per_s']:8.2f} "
             f"{r['x_peer_ms_per_batch']:7.2f}{extra}"
         )
-    out = ROOT / "benchmarks" / "results" / "loaders.json"
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(
         batch_size=args.batch_size,
         batches=args.batches,
+        rounds_without_workers=args.rounds,
         walk=WALK,
         dim=DIM,
         torch_threads=args.torch_threads,
