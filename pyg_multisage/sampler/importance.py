@@ -130,10 +130,12 @@ class ImportanceNeighborSampler(_ImportanceSamplerBase):
     reference join the batch's context node store and ``context`` is
     re-indexed to local positions there (``-1`` stays ``-1``).
 
-    Outputs use real edge ids, so PyG's filtering gathers ``edge_weight`` and
-    ``context`` (and any other edge attribute); the output additionally
-    carries them (:class:`~pyg_multisage.sampler.utils.ImportanceHeteroSamplerOutput`)
-    for feature/graph-store backends, where PyG gathers no edge attributes.
+    Outputs use real edge ids (``e_id``), so PyG's filtering gathers any
+    other stored edge attribute. ``edge_weight`` and ``context`` travel in the
+    output itself (:class:`~pyg_multisage.sampler.utils.ImportanceHeteroSamplerOutput`,
+    named by :meth:`carried_edge_attrs`): the loaders write them into the
+    batch, whatever the backend, and do not let PyG's filtering gather them
+    a second time.
 
     Args:
         data (HeteroData or Data or Tuple[FeatureStore, GraphStore]): the graph
