@@ -38,7 +38,8 @@ def attach_edge_attrs(batch: Data | HeteroData, out: Any) -> Data | HeteroData:
         return batch
     for et, attrs in out.edge_attr.items():
         store = batch[et]
-        store.edge_index = torch.stack([out.row[et], out.col[et]])
+        if "edge_index" not in store:  # PyG's filtering wrote it for stored types
+            store.edge_index = torch.stack([out.row[et], out.col[et]])
         for key, value in attrs.items():
             store[key] = value
         if et in out.context_type:
@@ -70,6 +71,61 @@ def split_list_attrs(data: Any) -> tuple[Any, dict[tuple[str | None, str], list]
     return data, lists
 
 
+CarriedEmpty = dict[tuple[EdgeType, str], Tensor]
+
+
+def split_carried_edge_attrs(
+    data: Any, sampler: BaseSampler
+) -> tuple[Any, CarriedEmpty]:
+    """Takes the edge attributes that the sampler's outputs carry
+    (``carried_edge_attrs``: ``edge_weight``, ``context``) out of a shallow
+    copy of :obj:`data`, so that PyG's filtering does not gather them by edge
+    id only for :func:`attach_edge_attrs` to overwrite them. Returns the copy
+    and, per removed heterogeneous attribute, an empty tensor of its dtype:
+    a batch in which the edge type is not sampled gets that (as PyG's
+    filtering would give it) from :func:`attach_carried_empty`."""
+    carried = getattr(sampler, "carried_edge_attrs", None)
+    carried = carried() if callable(carried) else {}
+    if isinstance(data, HeteroData):
+        found = [
+            (et, key)
+            for et, keys in carried.items()
+            if et in data.edge_types
+            for key in keys
+            if key in data[et]
+        ]
+    elif isinstance(data, Data):  # one edge type; outputs carry edge_weight only
+        keys = {key for keys in carried.values() for key in keys}
+        keys &= {"edge_weight"} & set(data.keys())
+        found = [(None, key) for key in keys]
+    else:  # feature/graph stores: PyG's filtering gathers no edge attributes
+        return data, {}
+    if not found:
+        return data, {}
+    data = copy.copy(data)
+    empty: CarriedEmpty = {}
+    for et, key in found:
+        store = data if et is None else data[et]
+        value = store[key]
+        if et is not None:
+            empty[(et, key)] = value.new_empty((0, *value.shape[1:]))
+        del store[key]
+    return data, empty
+
+
+def attach_carried_empty(
+    batch: Data | HeteroData, out: Any, empty: CarriedEmpty
+) -> Data | HeteroData:
+    """Writes the empty attributes of :func:`split_carried_edge_attrs` for the
+    edge types that :obj:`out` did not sample."""
+    if not isinstance(out, ImportanceHeteroSamplerOutput):
+        return batch
+    for (et, key), value in empty.items():
+        if et not in out.edge_attr:
+            batch[et][key] = value
+    return batch
+
+
 def attach_list_attrs(
     batch: Data | HeteroData, lists: Mapping[tuple[str | None, str], list]
 ) -> Data | HeteroData:
@@ -87,6 +143,7 @@ class _AttachMixin:
     transform: Callable | None
     transform_sampler_output: Callable | None
     _list_attrs: dict = {}
+    _carried_empty: CarriedEmpty = {}
 
     def filter_fn(self, out: Any) -> Data | HeteroData:
         transform, transform_out = self.transform, self.transform_sampler_output
@@ -98,6 +155,7 @@ class _AttachMixin:
         finally:
             self.transform, self.transform_sampler_output = transform, transform_out
         batch = attach_edge_attrs(batch, out)
+        batch = attach_carried_empty(batch, out, self._carried_empty)
         batch = attach_list_attrs(batch, self._list_attrs)
         return batch if transform is None else transform(batch)
 
@@ -192,6 +250,7 @@ class ImportanceNeighborLoader(_AttachMixin, NodeLoader):
             node_type = input_nodes[0]
         _check_input_type(neighbor_sampler, node_type)
         data, self._list_attrs = split_list_attrs(data)
+        data, self._carried_empty = split_carried_edge_attrs(data, neighbor_sampler)
         super().__init__(
             data=data,
             node_sampler=neighbor_sampler,
@@ -285,6 +344,7 @@ class ImportanceLinkLoader(_AttachMixin, LinkLoader):
             _check_input_type(link_sampler, et[0])
             _check_input_type(link_sampler, et[-1])
         data, self._list_attrs = split_list_attrs(data)
+        data, self._carried_empty = split_carried_edge_attrs(data, link_sampler)
         super().__init__(
             data=data,
             link_sampler=link_sampler,

@@ -52,6 +52,14 @@ class _ImportanceSamplerBase(BaseSampler):
     def _gather(self, node_type: str, seeds: Tensor) -> dict[EdgeType, Gathered]:
         raise NotImplementedError
 
+    def carried_edge_attrs(self) -> dict[EdgeType, tuple[str, ...]]:
+        """Per sampled edge type, the edge attributes (``edge_weight``,
+        ``context``) that every output carries in its ``edge_attr`` for the
+        edge type whenever the edge type is sampled. The loaders write these
+        into the batch themselves, so PyG's filtering need not gather them
+        from the data. (default: none)"""
+        return {}
+
     def _sample(
         self, seed: Tensor | dict[str, Tensor], seed_time: object = None
     ) -> SamplerOutput | HeteroSamplerOutput:
@@ -122,10 +130,12 @@ class ImportanceNeighborSampler(_ImportanceSamplerBase):
     reference join the batch's context node store and ``context`` is
     re-indexed to local positions there (``-1`` stays ``-1``).
 
-    Outputs use real edge ids, so PyG's filtering gathers ``edge_weight`` and
-    ``context`` (and any other edge attribute); the output additionally
-    carries them (:class:`~pyg_multisage.sampler.utils.ImportanceHeteroSamplerOutput`)
-    for feature/graph-store backends, where PyG gathers no edge attributes.
+    Outputs use real edge ids (``e_id``), so PyG's filtering gathers any
+    other stored edge attribute. ``edge_weight`` and ``context`` travel in the
+    output itself (:class:`~pyg_multisage.sampler.utils.ImportanceHeteroSamplerOutput`,
+    named by :meth:`carried_edge_attrs`): the loaders write them into the
+    batch, whatever the backend, and do not let PyG's filtering gather them
+    a second time.
 
     Args:
         data (HeteroData or Data or Tuple[FeatureStore, GraphStore]): the graph
@@ -294,6 +304,15 @@ class ImportanceNeighborSampler(_ImportanceSamplerBase):
     def edge_types_for(self, node_type: str) -> list[EdgeType]:
         """The sampled edge types whose ego type is :obj:`node_type`."""
         return edge_types_into(self.edge_types, node_type, self.__class__.__name__)
+
+    def carried_edge_attrs(self) -> dict[EdgeType, tuple[str, ...]]:
+        out = {}
+        for et, index in self.index.items():
+            keys = ("edge_weight",) if index.weight is not None else ()
+            if index.context is not None:  # context_type is known, see __init__
+                keys += ("context",)
+            out[et] = keys
+        return out
 
     def _gather(self, node_type: str, seeds: Tensor) -> dict[EdgeType, Gathered]:
         out = {}

@@ -176,6 +176,9 @@ class ContextualWalkSampler(_OnTheFlyBase):
     def edge_types_for(self, node_type: str) -> list[EdgeType]:
         return edge_types_into(self.edge_types, node_type, self.__class__.__name__)
 
+    def carried_edge_attrs(self) -> dict[EdgeType, tuple[str, ...]]:
+        return {et: ("edge_weight", "context") for et in self.edge_types}
+
     def _gather(self, node_type: str, seeds: Tensor) -> dict[EdgeType, Gathered]:
         self.edge_types_for(node_type)
         uniq, inv = _unique(seeds)
@@ -284,6 +287,9 @@ class PPRSampler(_OnTheFlyBase):
 
     def edge_types_for(self, node_type: str) -> list[EdgeType]:
         return edge_types_into(self.edge_types, node_type, self.__class__.__name__)
+
+    def carried_edge_attrs(self) -> dict[EdgeType, tuple[str, ...]]:
+        return {et: ("edge_weight",) for et in self.edge_types}
 
     def _gather(self, node_type: str, seeds: Tensor) -> dict[EdgeType, Gathered]:
         self.edge_types_for(node_type)

@@ -11,6 +11,7 @@ from torch import Tensor
 from torch_geometric.sampler import HeteroSamplerOutput, SamplerOutput
 
 from pyg_multisage.convention import EdgeType
+from pyg_multisage.sampling.gather import row_positions
 from pyg_multisage.sampling.relabel import relabel
 
 
@@ -92,24 +93,19 @@ class EgoIndex:
         """The entries of :obj:`rows` (row ids, repeats allowed), at most
         :obj:`limit` per row, as ``(position of the row in rows, neighbor,
         weight, context, edge id)``."""
-        start = self.ptr[rows]
-        count = self.ptr[rows + 1] - start
-        if limit is not None:
-            count = count.clamp(max=limit)
-        owner = torch.repeat_interleave(torch.arange(rows.numel()), count)
-        offset = torch.cumsum(count, 0) - count
-        pos = torch.arange(owner.numel()) - offset[owner] + start[owner]
-        weight = None if self.weight is None else self.weight[pos]
-        context = None if self.context is None else self.context[pos]
+        found, where = row_positions(self.ptr.numpy(), rows.numpy(), limit)
+        owner, pos = torch.from_numpy(found), torch.from_numpy(where)
+        weight = None if self.weight is None else self.weight.index_select(0, pos)
+        context = None if self.context is None else self.context.index_select(0, pos)
         if not self.stored:
             edge_id = None
         else:
-            edge_id = pos if self.edge_id is None else self.edge_id[pos]
-        return owner, self.neighbor[pos], weight, context, edge_id
+            edge_id = pos if self.edge_id is None else self.edge_id.index_select(0, pos)
+        return owner, self.neighbor.index_select(0, pos), weight, context, edge_id
 
 
 def index_nodes(
-    seeds: Tensor | None, others: list[Tensor]
+    seeds: Tensor | None, others: list[Tensor], missing: bool = False
 ) -> tuple[Tensor, list[Tensor]]:
     """Batch-local node list of one node type and the local index of every
     entry of :obj:`others`.
@@ -117,16 +113,22 @@ def index_nodes(
     The list starts with :obj:`seeds` exactly as given (duplicates kept, as in
     PyG's :class:`NeighborLoader`), followed by the ids of :obj:`others` not
     among the seeds, each once, in order of first appearance. An entry equal
-    to a seed maps to that seed's first position.
+    to a seed maps to that seed's first position. With :obj:`missing`, an
+    entry ``-1`` (no node, as in ``context``) maps to ``-1``.
     """
     empty = torch.empty(0, dtype=torch.long)
     seed_np = empty.numpy() if seeds is None else seeds.numpy()
-    other_np = torch.cat(others).numpy() if others else empty.numpy()
-    node, mapped = relabel(seed_np, other_np)
+    if not others:
+        other_np = empty.numpy()
+    else:  # one list is the common case: no concatenated copy then
+        other_np = (others[0] if len(others) == 1 else torch.cat(others)).numpy()
+    node, mapped = relabel(seed_np, other_np, missing)
     node = (
         torch.from_numpy(node) if seeds is None or node.size > seeds.numel() else seeds
     )
     mapped = torch.from_numpy(mapped)
+    if len(others) == 1:
+        return node, [mapped]
     return node, list(torch.split(mapped, [o.numel() for o in others]))
 
 
@@ -171,19 +173,19 @@ def assemble(
     (seeds first), per edge type local ``row`` (neighbor) and ``col`` (ego:
     the seed's position in the seed list), real edge ids where entries are
     stored edges, ``edge_weight`` and batch-local ``context``."""
+    # per node type: the (edge type, role, ids) lists re-indexed together;
+    # contexts keep their -1 ("none") entries, which map to -1
     cand: dict[str, list[tuple[EdgeType, str, Tensor]]] = {}
     for et, g in gathered.items():
         cand.setdefault(et[0], []).append((et, "neighbor", g.neighbor))
         if g.context is not None and g.context_type is not None:
-            valid = g.context >= 0
-            cand.setdefault(g.context_type, []).append(
-                (et, "context", g.context[valid])
-            )
+            cand.setdefault(g.context_type, []).append((et, "context", g.context))
     node: dict[str, Tensor] = {}
     local: dict[tuple[EdgeType, str], Tensor] = {}
     for t in dict.fromkeys([*seed_dict, *cand]):
         items = cand.get(t, [])
-        node[t], mapped = index_nodes(seed_dict.get(t), [c for *_, c in items])
+        missing = any(what == "context" for _, what, _ in items)
+        node[t], mapped = index_nodes(seed_dict.get(t), [c for *_, c in items], missing)
         for (et, what, _), m in zip(items, mapped, strict=True):
             local[(et, what)] = m
     row, col, edge, edge_attr, ctx_type = {}, {}, {}, {}, {}
@@ -196,9 +198,7 @@ def assemble(
         if g.weight is not None:
             attrs["edge_weight"] = g.weight
         if g.context is not None and g.context_type is not None:
-            ctx = torch.full_like(g.context, -1)
-            ctx[g.context >= 0] = local[(et, "context")]
-            attrs["context"] = ctx
+            attrs["context"] = local[(et, "context")]
             ctx_type[et] = g.context_type
         edge_attr[et] = attrs
         num_sampled_edges[et] = [row[et].numel()]

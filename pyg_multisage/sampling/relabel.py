@@ -3,7 +3,9 @@
 :func:`relabel` gives the node list of one node type in a mini-batch (the
 seeds first, exactly as given, then every other id once in order of first
 appearance) and the local position of every other id, in one pass with a
-position map indexed by node id: ``O(n)`` work, no sort. The map is
+position map indexed by node id: ``O(n)`` work, no sort. With
+``missing=True`` an id ``-1`` among the others ("no node", as in the
+``context`` of an importance edge) maps to ``-1`` and adds no node. The map is
 per-thread scratch kept between calls (all ``-1`` outside a call; entries
 touched by a call are reset through the node list it wrote).
 """
@@ -31,6 +33,9 @@ def _relabel(seeds, others, position):
     mapped = np.empty(others.shape[0], np.int64)
     for j in range(others.shape[0]):
         v = others[j]
+        if v < 0:  # "no node" (callers allow -1 only with missing=True)
+            mapped[j] = -1
+            continue
         pos = position[v]
         if pos < 0:
             pos = count
@@ -51,7 +56,9 @@ def _position_map(size: int) -> np.ndarray:
     return buf
 
 
-def relabel(seeds: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def relabel(
+    seeds: np.ndarray, others: np.ndarray, missing: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """``(node, mapped)``: the batch-local node list of one node type and the
     local index of every entry of :obj:`others`.
 
@@ -59,13 +66,16 @@ def relabel(seeds: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarr
     PyG's :class:`~torch_geometric.loader.NeighborLoader`), followed by the
     ids of :obj:`others` not among the seeds, each once, in order of first
     appearance; an entry equal to a seed maps to that seed's first position.
-    Both inputs are non-negative ``int64`` arrays.
+    Both inputs are non-negative ``int64`` arrays, except that with
+    :obj:`missing` the entries of :obj:`others` may be ``-1`` ("no node"):
+    they map to ``-1``.
     """
     seeds = np.ascontiguousarray(seeds, dtype=np.int64)
     others = np.ascontiguousarray(others, dtype=np.int64)
     top = max(
         int(seeds.max()) if seeds.size else -1, int(others.max()) if others.size else -1
     )
-    if min(seeds.min(initial=0), others.min(initial=0)) < 0:
-        raise ValueError("relabel needs non-negative node ids")
+    if seeds.min(initial=0) < 0 or others.min(initial=0) < (-1 if missing else 0):
+        allowed = "-1 (missing) or non-negative" if missing else "non-negative"
+        raise ValueError(f"relabel needs {allowed} node ids")
     return _relabel(seeds, others, _position_map(top + 1))

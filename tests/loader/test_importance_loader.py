@@ -124,3 +124,50 @@ def test_list_attributes_are_sliced_like_tensors():
     batch = next(iter(loader))
     assert batch["pin"].title == [f"pin {i}" for i in batch["pin"].n_id.tolist()]
     assert len(data["pin"].title) == data["pin"].num_nodes  # input untouched
+
+
+def test_carried_edge_attrs_left_to_the_sampler_output():
+    """edge_weight and context come from the sampler output, not from PyG's
+    filtering (the loader hands PyG a copy without them); other stored edge
+    attributes are still sliced by edge id, the data keeps its attributes,
+    and an importance edge type not sampled in a batch gets empty ones of the
+    stored dtype, as PyG's filtering gives."""
+    from torch_geometric.data import HeteroData
+
+    gen = torch.Generator().manual_seed(3)
+    data = HeteroData()
+    data["a"].x = torch.randn(20, 2, generator=gen)
+    data["b"].x = torch.randn(15, 2, generator=gen)
+    data["c"].x = torch.randn(5, 2, generator=gen)
+    walk, ppr = ("a", "walk_via_c", "a"), ("a", "ppr_x", "b")
+    data[walk].edge_index = torch.randint(0, 20, (2, 80), generator=gen)
+    data[walk].edge_weight = torch.rand(80, generator=gen, dtype=torch.float64)
+    data[walk].context = torch.randint(-1, 5, (80,), generator=gen)
+    data[walk].context_type = "c"
+    data[walk].extra = torch.randn(80, 3, generator=gen)
+    data[ppr].edge_index = torch.stack(
+        [
+            torch.randint(0, 20, (60,), generator=gen),
+            torch.randint(0, 15, (60,), generator=gen),
+        ]
+    )
+    data[ppr].edge_weight = torch.rand(60, generator=gen)
+
+    batch = next(iter(ImportanceNeighborLoader(data, "a", batch_size=7)))
+    store = batch[walk]
+    assert torch.equal(store.extra, data[walk].extra[store.e_id])
+    # the sampler's float32 weight of each gathered stored edge
+    assert store.edge_weight.dtype == torch.float32
+    assert torch.equal(store.edge_weight, data[walk].edge_weight[store.e_id].float())
+    ctx = data[walk].context[store.e_id]
+    local = torch.where(store.context >= 0, batch["c"].n_id[store.context], -1)
+    assert torch.equal(local, ctx)
+    assert "edge_weight" in data[walk] and "context" in data[walk]
+
+    other = next(iter(ImportanceNeighborLoader(data, "b", batch_size=7)))
+    empty = other[walk]
+    assert empty.edge_index.shape == (2, 0)
+    assert empty.edge_weight.shape == (0,)
+    assert empty.edge_weight.dtype == torch.float64
+    assert empty.context.shape == (0,) and empty.context.dtype == torch.long
+    assert empty.extra.shape == (0, 3)

@@ -39,3 +39,26 @@ def test_relabel_grows_its_scratch_and_rejects_negative_ids():
     assert node.tolist() == [10**6, 5] and mapped.tolist() == [1, 0, 1]
     with pytest.raises(ValueError, match="non-negative"):
         relabel(np.array([1]), np.array([-2]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 30), max_size=12),
+    st.lists(st.integers(-1, 60), max_size=40),
+)
+def test_relabel_maps_missing_to_minus_one(seeds, others):
+    node, mapped = relabel(
+        np.array(seeds, np.int64), np.array(others, np.int64), missing=True
+    )
+    present = [v for v in others if v >= 0]
+    ref_node, ref_present = reference(seeds, present)
+    assert node.tolist() == ref_node
+    it = iter(ref_present)
+    assert mapped.tolist() == [-1 if v < 0 else next(it) for v in others]
+
+
+def test_relabel_missing_still_rejects_other_negative_ids():
+    with pytest.raises(ValueError, match="-1"):
+        relabel(np.array([1]), np.array([-2]), missing=True)
+    with pytest.raises(ValueError, match="non-negative"):
+        relabel(np.array([-1]), np.array([0]), missing=True)
