@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Data, FeatureStore, GraphStore, HeteroData
@@ -36,6 +37,7 @@ from pyg_multisage.sampler.utils import (
     edge_types_into,
     to_homogeneous,
 )
+from pyg_multisage.storage import MmapFeatureStore, MmapGraphStore
 
 NumNeighbors = int | Mapping[EdgeType, int] | None
 
@@ -228,8 +230,25 @@ class ImportanceNeighborSampler(_ImportanceSamplerBase):
                 t: remote_utils.num_nodes(feature_store, graph_store, t)
                 for t in sorted(types)
             }
-            row_dict, col_dict, perm_dict = graph_store.coo(self.edge_types)
+            mapped = {
+                et: _mapped_index(feature_store, graph_store, et)
+                for et in self.edge_types
+            }
+            rest = [et for et in self.edge_types if mapped[et] is None]
+            row_dict, col_dict, perm_dict = {}, {}, {}
+            if rest:  # saved in another order: indexed in memory
+                row_dict, col_dict, perm_dict = graph_store.coo(rest)
             for et in self.edge_types:
+                index = mapped[et]
+                if index is not None:  # gathered straight from the memory maps
+                    if index.context is not None:
+                        self._check_context(
+                            et,
+                            index.context,
+                            context_types.get(et) or context_type_from_name(et),
+                        )
+                    self.index[et] = index
+                    continue
                 ei = torch.stack([row_dict[et], col_dict[et]])
                 w = _remote_edge_attr(feature_store, et, "edge_weight", ei.size(1))
                 ctx = _remote_edge_attr(feature_store, et, "context", ei.size(1))
@@ -334,14 +353,45 @@ def _edge_attr(store: object, key: str, num_edges: int, et: object) -> Tensor | 
     value = store[key] if key in store else None
     if value is None:
         return None
-    if not isinstance(value, Tensor) or value.dim() != 1 or value.numel() != num_edges:
+    if not isinstance(value, Tensor):
+        _check_edge_attr(key, (), False, num_edges, et)
+    integer = not (value.is_floating_point() or value.dtype == torch.bool)
+    _check_edge_attr(key, tuple(value.shape), integer, num_edges, et)
+    return value
+
+
+def _check_edge_attr(
+    key: str, shape: tuple[int, ...], integer: bool, num_edges: int, et: object
+) -> None:
+    """An edge attribute must have one entry per edge; ``context`` must hold
+    integer node ids."""
+    if shape != (num_edges,):
         raise ValueError(
             f"'{key}' of {et} must be a one-dimensional tensor with one entry per "
             f"edge ({num_edges})"
         )
-    if key == "context" and (value.is_floating_point() or value.dtype == torch.bool):
+    if key == "context" and not integer:
         raise TypeError(f"'context' of {et} must hold integer node ids")
-    return value
+
+
+def _mapped_index(
+    feature_store: FeatureStore, graph_store: GraphStore, et: EdgeType
+) -> EgoIndex | None:
+    """The :class:`EgoIndex` of a table that a memory-mapped store holds
+    grouped by ego in importance order (views of the maps), else None."""
+    if not isinstance(graph_store, MmapGraphStore):
+        return None
+    table = graph_store.ego_table(et)
+    if table is None or not isinstance(feature_store, MmapFeatureStore):
+        return None
+    ptr, neighbor = table
+    weight = feature_store.mapped(et, "edge_weight")
+    context = feature_store.mapped(et, "context")
+    for key, arr in (("edge_weight", weight), ("context", context)):
+        if arr is not None:  # the same checks as for an in-memory table
+            integer = np.issubdtype(arr.dtype, np.integer)
+            _check_edge_attr(key, arr.shape, integer, len(neighbor), et)
+    return EgoIndex.from_maps(ptr, neighbor, weight, context)
 
 
 def _remote_edge_attr(

@@ -3,9 +3,11 @@ the re-indexing of sampled nodes into batch-local positions."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.sampler import HeteroSamplerOutput, SamplerOutput
@@ -13,6 +15,7 @@ from torch_geometric.sampler import HeteroSamplerOutput, SamplerOutput
 from pyg_multisage.convention import EdgeType
 from pyg_multisage.sampling.gather import row_positions
 from pyg_multisage.sampling.relabel import relabel
+from pyg_multisage.storage.stores import ego_order_ptr
 
 
 @dataclass
@@ -31,6 +34,8 @@ class EgoIndex:
             stored edges, :obj:`None` when entries are not stored edges
             (on-the-fly tables) or are already in stored order (identity).
         stored (bool): whether the entries are real stored edges.
+        mapped (bool): whether the tensors view read-only memory maps
+            (:meth:`from_maps`).
     """
 
     ptr: Tensor
@@ -39,6 +44,7 @@ class EgoIndex:
     context: Tensor | None = None
     edge_id: Tensor | None = None
     stored: bool = True
+    mapped: bool = False
 
     @classmethod
     def from_edges(
@@ -56,32 +62,59 @@ class EgoIndex:
         if weight is not None:
             weight = weight.detach().to(torch.float32).view(-1)
         perm = None
-        if num_edges > 1:
-            in_order = bool((ego[1:] >= ego[:-1]).all())
-            if in_order and weight is not None:
-                same = ego[1:] == ego[:-1]
-                in_order = bool((weight[1:][same] <= weight[:-1][same]).all())
-            if not in_order:
-                perm = torch.arange(num_edges)
-                if weight is not None:
-                    perm = torch.sort(weight, descending=True, stable=True)[1]
-                perm = perm[torch.sort(ego[perm], stable=True)[1]]
-        if perm is not None:
+        w = None if weight is None else weight.numpy()
+        ptr = ego_order_ptr(ego.numpy(), w, num_egos)
+        if ptr is None:  # not yet grouped by ego in importance order
+            perm = torch.arange(num_edges)
+            if weight is not None:
+                perm = torch.sort(weight, descending=True, stable=True)[1]
+            perm = perm[torch.sort(ego[perm], stable=True)[1]]
             nbr, ego = nbr[perm], ego[perm]
             weight = None if weight is None else weight[perm]
             context = None if context is None else context[perm]
-        ptr = torch.zeros(num_egos + 1, dtype=torch.long)
-        if num_edges:
-            torch.cumsum(torch.bincount(ego, minlength=num_egos), 0, out=ptr[1:])
+            ptr = ego_order_ptr(ego.numpy(), None, num_egos)
         return cls(
-            ptr=ptr,
+            ptr=torch.from_numpy(ptr),
             neighbor=nbr.contiguous(),
             weight=weight,
             context=None if context is None else context.long().contiguous(),
             edge_id=perm,
         )
 
+    @classmethod
+    def from_maps(
+        cls,
+        ptr: np.ndarray,
+        neighbor: np.ndarray,
+        weight: np.ndarray | None = None,
+        context: np.ndarray | None = None,
+    ) -> EgoIndex:
+        """An index over read-only memory maps of a table saved grouped by
+        ego in importance order (:meth:`MmapGraphStore.ego_table
+        <pyg_multisage.storage.MmapGraphStore.ego_table>`): the tensors view
+        the maps, nothing is copied (processes that open the same files share
+        their pages). Arrays of another dtype than the index's are copied."""
+
+        def view(arr: np.ndarray | None, dtype: type) -> Tensor | None:
+            if arr is None:
+                return None
+            if arr.dtype != dtype:
+                return torch.from_numpy(np.asarray(arr, dtype))
+            with warnings.catch_warnings():  # read-only: only ever read
+                warnings.filterwarnings("ignore", "The given NumPy array is not")
+                return torch.from_numpy(arr)
+
+        return cls(
+            ptr=view(ptr, np.int64),
+            neighbor=view(neighbor, np.int64),
+            weight=view(weight, np.float32),
+            context=view(context, np.int64),
+            mapped=True,
+        )
+
     def share_memory_(self) -> EgoIndex:
+        if self.mapped:  # memory maps are shared by the operating system
+            return self
         for t in (self.ptr, self.neighbor, self.weight, self.context, self.edge_id):
             if t is not None:
                 t.share_memory_()

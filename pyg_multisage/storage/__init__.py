@@ -30,9 +30,12 @@ Layout of a directory written by :func:`save_data` (``save_dir``)::
         e<i>.weight.npy      float64 [num_edges], weighted relations only
       tables/                importance-neighbor edge lists (neighbor -> ego),
         manifest.json        format "pyg_multisage.EdgeTables", meta:
-                             edge_types [{edge_type, prefix, size}]
+                             edge_types [{edge_type, prefix, size, ego_ptr}]
         e<i>.row.npy         int64 [E] neighbor ids, in stored order
         e<i>.col.npy         int64 [E] ego ids
+        e<i>.ptr.npy         int64 [num_egos + 1] per-ego offsets, only when
+                             the table is grouped by ego in importance order
+                             (ego_ptr true): samplers gather from the maps
       features/              format "pyg_multisage.FeatureStore", meta:
         manifest.json        tensors [{group (node type or edge type), attr,
                              array "t<i>"}]
@@ -54,6 +57,7 @@ from pyg_multisage.storage.builder import build_csr_from_shards, iter_shard
 from pyg_multisage.storage.stores import (
     MmapFeatureStore,
     MmapGraphStore,
+    ego_order_ptr,
     open_stores,
     save_data,
     save_features,
@@ -63,6 +67,7 @@ __all__ = [
     "MmapFeatureStore",
     "MmapGraphStore",
     "build_csr_from_shards",
+    "ego_order_ptr",
     "iter_shard",
     "open_stores",
     "save_data",

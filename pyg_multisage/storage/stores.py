@@ -23,6 +23,7 @@ __all__ = [
     "TABLES_FORMAT",
     "MmapFeatureStore",
     "MmapGraphStore",
+    "ego_order_ptr",
     "open_stores",
     "save_data",
     "save_features",
@@ -116,6 +117,11 @@ class MmapFeatureStore(FeatureStore):
     def _get_tensor_size(self, attr: TensorAttr) -> tuple[int, ...]:
         return tuple(self._arrays[self._key(attr)].shape)
 
+    def mapped(self, group: Group, attr: str) -> np.ndarray | None:
+        """The read-only memory map of a stored tensor (no copy), or
+        :obj:`None` when the store holds no such tensor."""
+        return self._arrays.get((_group_key(group), attr))
+
     def get_all_tensor_attrs(self) -> list[TensorAttr]:
         return [TensorAttr(group, attr) for group, attr in self._arrays]
 
@@ -132,16 +138,46 @@ class MmapFeatureStore(FeatureStore):
         return f"{self.__class__.__name__}('{self.path}', tensors={len(self._arrays)})"
 
 
+def ego_order_ptr(
+    ego: np.ndarray, weight: np.ndarray | None, num_egos: int
+) -> np.ndarray | None:
+    """Row offsets ``int64 [num_egos + 1]`` of a neighbor -> ego table whose
+    entries are grouped by ego in importance order (ego ids non-decreasing,
+    weights non-increasing within an ego: how the transforms write tables),
+    or :obj:`None` when the entries are in another order."""
+    ego = np.asarray(ego)
+    if ego.size > 1:
+        if not bool((ego[1:] >= ego[:-1]).all()):
+            return None
+        if weight is not None:
+            w = np.asarray(weight)
+            same = ego[1:] == ego[:-1]
+            if not bool((w[1:][same] <= w[:-1][same]).all()):
+                return None
+    ptr = np.zeros(num_egos + 1, np.int64)
+    if ego.size:
+        np.cumsum(np.bincount(ego, minlength=num_egos), out=ptr[1:])
+    return ptr
+
+
 def _save_tables(
-    path: Path, tables: dict[EdgeType, tuple[Tensor, tuple[int, int]]]
+    path: Path,
+    tables: dict[EdgeType, tuple[Tensor, tuple[int, int], Tensor | None]],
 ) -> None:
     names, entries = [], []
-    for i, (et, (edge_index, size)) in enumerate(tables.items()):
+    for i, (et, (edge_index, size, weight)) in enumerate(tables.items()):
         ei = edge_index.detach().cpu().numpy().astype(np.int64, copy=False)
         np.save(path / f"e{i}.row.npy", np.ascontiguousarray(ei[0]))
         np.save(path / f"e{i}.col.npy", np.ascontiguousarray(ei[1]))
         names += [f"e{i}.row", f"e{i}.col"]
-        entries.append({"edge_type": list(et), "prefix": f"e{i}", "size": list(size)})
+        entry = {"edge_type": list(et), "prefix": f"e{i}", "size": list(size)}
+        w = None if weight is None else weight.detach().cpu().numpy()
+        ptr = ego_order_ptr(ei[1], w, size[1])
+        if ptr is not None:  # readers can gather rows straight from the maps
+            np.save(path / f"e{i}.ptr.npy", ptr)
+            names.append(f"e{i}.ptr")
+        entry["ego_ptr"] = ptr is not None
+        entries.append(entry)
     write_manifest(path, TABLES_FORMAT, {"edge_types": entries}, names)
 
 
@@ -181,6 +217,7 @@ class MmapGraphStore(GraphStore):
         else:
             self._csr = HeteroCSR.load(graph, mmap=True, verify=verify)
         self._tables: dict[EdgeType, tuple[np.ndarray, np.ndarray, tuple]] = {}
+        self._ego_ptr: dict[EdgeType, np.ndarray] = {}
         if tables is not None:
             manifest, arrays = read_array_dir(tables, TABLES_FORMAT, verify=verify)
             for e in manifest["meta"]["edge_types"]:
@@ -190,10 +227,31 @@ class MmapGraphStore(GraphStore):
                 if row.shape != col.shape:
                     raise ValueError(f"{tables}: row and col of {et} differ in length")
                 self._tables[et] = (row, col, size)
+                if e.get("ego_ptr"):
+                    ptr = arrays[f"{p}.ptr"]
+                    if ptr.shape != (size[1] + 1,) or int(ptr[-1]) != row.shape[0]:
+                        raise ValueError(
+                            f"{tables}: the ego offsets of {et} do not match its "
+                            f"{row.shape[0]} entries and {size[1]} egos"
+                        )
+                    self._ego_ptr[et] = ptr
 
     def hetero_csr(self) -> HeteroCSR:
         """The memory-mapped graph, as the kernels read it."""
         return self._csr
+
+    def ego_table(self, edge_type: EdgeType) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(ptr, neighbor)``: read-only memory maps of an importance table
+        saved grouped by ego in importance order (ego ``v``'s neighbors are
+        ``neighbor[ptr[v]:ptr[v + 1]]``, in stored order, so its
+        ``edge_weight``/``context`` in the feature store align), or
+        :obj:`None` when the table was saved in another order (or is not
+        stored). :class:`~pyg_multisage.sampler.ImportanceNeighborSampler`
+        gathers from these maps without building an index in memory."""
+        ptr = self._ego_ptr.get(tuple(edge_type))
+        if ptr is None:
+            return None
+        return ptr, self._tables[tuple(edge_type)][0]
 
     def get_all_edge_attrs(self) -> list[EdgeAttr]:
         out = [
@@ -246,7 +304,9 @@ def save_data(
     Graph relations go to ``graph/`` as CSR (``edge_weight`` as the weight);
     importance-neighbor edge types
     (:func:`~pyg_multisage.convention.is_importance_edge_type`) to
-    ``tables/`` as edge lists in stored order; every node tensor with one
+    ``tables/`` as edge lists in stored order (with their per-ego offsets
+    when grouped by ego in importance order, as the transforms write them);
+    every node tensor with one
     row per node and every tensor edge attribute to ``features/`` (edge
     attributes of graph relations in CSR order). Attributes that are not
     tensors (titles, ``context_type``) are not saved: a warning names them
@@ -270,7 +330,8 @@ def save_data(
         important = is_importance_edge_type(data, et)
         if important:
             size = (data[et[0]].num_nodes, data[et[2]].num_nodes)
-            tables[et] = (store.edge_index, size)
+            weight = store["edge_weight"] if "edge_weight" in store else None
+            tables[et] = (store.edge_index, size, weight)
         else:  # edge attributes follow the CSR's (stable, by source) order
             order = torch.from_numpy(
                 np.argsort(store.edge_index[0].numpy(), kind="stable")

@@ -141,6 +141,44 @@ def test_precomputed_tables_through_the_stores(data, tmp_path):
         assert torch.equal(a[WALK][key], b[WALK][key])
 
 
+def test_tables_gathered_from_the_maps_without_an_index_copy(data, tmp_path):
+    """Tables saved grouped by ego in importance order (as the transforms
+    write them) are gathered straight from the memory maps; a table saved in
+    another order is indexed in memory; both give the in-memory batches."""
+    import numpy as np
+
+    from pyg_multisage.sampler import ImportanceNeighborSampler
+
+    pre = ContextualWalkNeighbors("pin", "board", **CFG)(data)
+    shuffled = pre.clone()
+    perm = torch.randperm(
+        pre[WALK].num_edges, generator=torch.Generator().manual_seed(0)
+    )
+    for key in ("edge_index", "edge_weight", "context"):
+        value = pre[WALK][key]
+        shuffled[WALK][key] = value[:, perm] if key == "edge_index" else value[perm]
+    for name, source in (("ordered", pre), ("shuffled", shuffled)):
+        save_data(source, tmp_path / name)
+        features, graph = open_stores(tmp_path / name)
+        sampler = ImportanceNeighborSampler((features, graph))
+        index = sampler.index[WALK]
+        table = graph.ego_table(WALK)
+        if name == "ordered":
+            assert table is not None and index.mapped and index.edge_id is None
+            ptr, neighbor = table
+            assert np.shares_memory(index.ptr.numpy(), ptr)
+            assert np.shares_memory(index.neighbor.numpy(), neighbor)
+            assert np.shares_memory(
+                index.context.numpy(), features.mapped(WALK, "context")
+            )
+            assert index.share_memory_() is index  # maps are shared already
+        else:
+            assert table is None and not index.mapped
+        a = next(iter(ImportanceNeighborLoader((features, graph), ("pin", SEEDS))))
+        b = next(iter(ImportanceNeighborLoader(source, ("pin", SEEDS))))
+        assert_same(a, b, [WALK], stored=True)
+
+
 def test_feature_store_reads_rows_and_is_read_only(data, tmp_path):
     save_features(
         tmp_path / "f", {("pin", "x"): data["pin"].x, (PB, "w"): torch.arange(5)}
@@ -171,3 +209,19 @@ def test_save_data_warns_and_rejects(data, tmp_path):
         save_data(object(), tmp_path / "e")
     with pytest.raises(FileNotFoundError):
         open_stores(tmp_path / "missing")
+
+
+def test_ego_order_ptr():
+    import numpy as np
+
+    from pyg_multisage.storage import ego_order_ptr
+
+    ego = np.array([0, 0, 2, 2, 2, 3])
+    w = np.array([5.0, 5.0, 3.0, 2.0, 2.0, 1.0])
+    assert ego_order_ptr(ego, w, 5).tolist() == [0, 2, 2, 5, 6, 6]
+    assert ego_order_ptr(ego, None, 4).tolist() == [0, 2, 2, 5, 6]
+    assert ego_order_ptr(ego[::-1].copy(), None, 4) is None  # egos descending
+    w_up = w.copy()
+    w_up[3] = 4.0  # weight rises within ego 2
+    assert ego_order_ptr(ego, w_up, 4) is None
+    assert ego_order_ptr(np.zeros(0, np.int64), None, 3).tolist() == [0, 0, 0, 0]
