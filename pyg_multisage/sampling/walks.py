@@ -28,11 +28,18 @@ split or seed order.
 
 **Performance.** Hops are latency-bound random reads. The kernel advances
 :data:`LANES` walks of one seed in lockstep, one hop at a time over all lanes,
-so that the reads of independent walks overlap (each lane prefetches the
-CSR row its next hop reads as soon as it knows the node, so the row reads of
-all lanes are in flight together). Visit counters and dominant-context
-state live in a small open-addressing table per seed (a power of two, at
-least twice the walks' largest number of distinct visits: a few kilobytes
+so that the reads of independent walks overlap. A hop makes two dependent
+reads, the node's row offsets and then the neighbor id at the drawn edge, so
+each hop is two passes over the lanes: the first draws every lane's edge
+from its row offsets (prefetched when the node became known) and prefetches
+the id there, the second reads the ids (their misses now in flight
+together) and prefetches the next rows. (Reading the id in the same pass as
+the offsets left those misses one at a time: splitting them made the walks
+1.2-2.2x faster, 1.9-2.2x on a 4.7M-edge power-law graph.)
+
+Visit counters and dominant-context state live in a small open-addressing
+table per seed (a power of two, at least twice the walks' largest number of
+distinct visits: a few kilobytes
 that stay in the L1/L2 cache whatever the graph's size, where a
 ``[threads, num_targets]`` array would miss the cache on every update and
 hold anonymous memory in proportion to the graph), cleared through the
@@ -122,9 +129,10 @@ class _WalkOutput(NamedTuple):
 
 # -- shared step code -------------------------------------------------------------
 @numba.njit(cache=True, inline="always")
-def _pick(indptr, indices, cumw, node, bits):
-    """One hop from ``node``: a neighbor drawn with the 64 random ``bits``, or
-    ``-1`` when ``node`` has no neighbor (or only zero-weight edges).
+def _edge(indptr, cumw, node, bits):
+    """The position (into ``indices``) of the edge one hop from ``node``
+    takes with the 64 random ``bits``, or ``-1`` when ``node`` has no
+    neighbor (or only zero-weight edges).
 
     ``cumw`` holds the per-row running sums of the edge weights (aligned with
     ``indices``), or is empty for an unweighted relation.
@@ -133,12 +141,12 @@ def _pick(indptr, indices, cumw, node, bits):
     hi = indptr[node + 1]
     deg = hi - lo
     if deg <= 0:
-        return -1
+        return np.int64(-1)
     if cumw.shape[0] == 0:
-        return np.int64(indices[lo + randint(bits, deg)])
+        return np.int64(lo + randint(bits, deg))
     total = cumw[hi - 1]
     if not total > 0.0:
-        return -1
+        return np.int64(-1)
     x = uniform(bits) * total
     a = lo
     b = hi - 1
@@ -148,7 +156,16 @@ def _pick(indptr, indices, cumw, node, bits):
             b = mid
         else:
             a = mid + 1
-    return np.int64(indices[a])
+    return np.int64(a)
+
+
+@numba.njit(cache=True, inline="always")
+def _pick(indptr, indices, cumw, node, bits):
+    """One hop from ``node``: the neighbor :func:`_edge` picks, or ``-1``."""
+    e = _edge(indptr, cumw, node, bits)
+    if e < 0:
+        return np.int64(-1)
+    return np.int64(indices[e])
 
 
 @numba.njit(cache=True, inline="always")
@@ -270,6 +287,7 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
         cur = np.empty(LANES, np.int64)
         live = np.empty(LANES, np.bool_)
         mid = np.empty(LANES, np.int64)
+        pos = np.empty(LANES, np.int64)
         first = np.empty(LANES, np.int64)
         for i in range(chunk * _CHUNK, min(num_seeds, (chunk + 1) * _CHUNK)):
             v = seeds[i]
@@ -282,7 +300,10 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
                     live[lane] = True
                     first[lane] = -1
                 for t in range(num_traversals):
-                    # Hop 1 of all lanes: restart / terminate, then to a context.
+                    # Every hop in two passes over the lanes: pick each lane's
+                    # edge (its row offsets were prefetched) and prefetch the
+                    # id there; then read the ids, whose misses now overlap.
+                    # Hop 1: restart / terminate, then to a context.
                     for lane in range(nl):
                         if not live[lane]:
                             continue
@@ -298,22 +319,33 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
                                     continue
                         s, bits = next_state(s)
                         state[lane] = s
-                        c = _pick(ptr_tc, idx_tc, cw_tc, cur[lane], bits)
-                        mid[lane] = c
-                        if c < 0:
+                        e = _edge(ptr_tc, cw_tc, cur[lane], bits)
+                        if e < 0:
                             live[lane] = False
-                        else:  # start the next hop's row read of every lane now
-                            _prefetch(ptr_ct, c)
-                    # Hop 2 of all lanes: back to a target node.
+                        else:
+                            pos[lane] = e
+                            _prefetch(idx_tc, e)
+                    for lane in range(nl):
+                        if live[lane]:
+                            c = np.int64(idx_tc[pos[lane]])
+                            mid[lane] = c
+                            _prefetch(ptr_ct, c)  # the next hop's row
+                    # Hop 2: back to a target node.
                     for lane in range(nl):
                         if not live[lane]:
                             continue
                         s, bits = next_state(state[lane])
                         state[lane] = s
-                        u = _pick(ptr_ct, idx_ct, cw_ct, mid[lane], bits)
-                        if u < 0:
+                        e = _edge(ptr_ct, cw_ct, mid[lane], bits)
+                        if e < 0:
                             live[lane] = False
+                        else:
+                            pos[lane] = e
+                            _prefetch(idx_ct, e)
+                    for lane in range(nl):
+                        if not live[lane]:
                             continue
+                        u = np.int64(idx_ct[pos[lane]])
                         cur[lane] = u
                         _prefetch(ptr_tc, u)  # the next traversal's first row
                         if first[lane] < 0:
