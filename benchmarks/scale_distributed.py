@@ -8,7 +8,8 @@ and faiss rows and can be run on its own.)
    restart 0.5, top-10) of every target of ``synthetic_multipartite``
    (``--targets``, default 500,000: about 4M item→board edges) saved as a
    memory-mapped CSR, in ranges of ``--batch-size`` seeds: the in-process
-   kernel with one Numba thread (all seeds in one call), the in-process
+   kernel with one Numba thread (one call per range, no output written), the
+   in-process
    :func:`~pyg_multisage.distributed.precompute` (same kernel per range, plus
    Parquet shards), and ``precompute(ray=True)`` on a Ray actor pool of 1 and
    2 workers (one Numba thread each) on a local 2-CPU Ray cluster started
@@ -26,7 +27,9 @@ and faiss rows and can be run on its own.)
      (core-seconds against the kernel's: 0 is perfect, with 2 workers it
      measures the speed-up per core); ``speedup_vs_1_worker`` of the steady
      part;
-   * CPU seconds of the ranges in the actors against the kernel's.
+   * CPU seconds of the ranges in the actors against the kernel's, and
+     ``worker_cpu_share`` = CPU seconds / (workers x steady_seconds): the
+     share of a core each worker got (below 1: it waited for a core).
 
    Issue 12 target: steady overhead <= 15% at 1 worker, near-linear speed-up.
    On 2 cores, run it when the machine is otherwise quiet (each row records
@@ -35,10 +38,11 @@ and faiss rows and can be run on its own.)
    L2-normalized vectors; ``--m`` 32, ``--ef-construction`` 64; built with
    all cores) against exact cosine search by brute force (1,000 queries,
    counting ties at the 10th score), and queries/s (one search thread, one
-   batch of 1,000 queries) at the smallest efSearch of 16..2048 (doubling)
-   that reaches recall 0.95, on (a) DBLP paper vectors and (b)
-   ``--random`` random L2-normalized vectors of ``--dim`` (default 1M x 64,
-   about 15 minutes on 2 cores).
+   batch of 1,000 queries) at the smallest efSearch of ``EF_SEARCH``
+   (16..4096, steps of 1.5x-2x) that reaches recall 0.95, on (a) DBLP paper
+   vectors and (b) ``--random`` random L2-normalized vectors of ``--dim``
+   (default 1M x 64: the build took 623 CPU-seconds at efConstruction 64,
+   about 6 minutes on 2 idle cores; efConstruction 200 costs about 3x).
 
 Usage::
 
@@ -66,7 +70,7 @@ import numpy as np
 import torch
 
 from pyg_multisage.datasets import synthetic_multipartite
-from pyg_multisage.distributed import TableSpec, ann, precompute, read_tables
+from pyg_multisage.distributed import TableSpec, ann, precompute, read_tables, shards
 from pyg_multisage.graph import HeteroCSR
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scale_distributed.json"
@@ -94,13 +98,18 @@ def bench_precompute(num_targets: int, batch_size: int, tmp: Path) -> list[dict]
     seeds = torch.arange(num_targets)
     numba.set_num_threads(1)  # the in-process rows: one Numba thread
     spec.compute(csr, seeds[:100], num_threads=1)  # compile
+    ranges = shards.seed_ranges(num_targets, batch_size)
     load = _load()
     t, c = time.perf_counter(), time.process_time()
-    ref = spec.compute(csr, seeds, num_threads=1)
+    parts = [spec.compute(csr, seeds[lo:hi], num_threads=1) for lo, hi in ranges]
     kernel, kernel_cpu = time.perf_counter() - t, time.process_time() - c
+    et = next(iter(spec.edge_types()))
+    want_neighbor = torch.cat([part[et].neighbor for part in parts])
+    want_weight = torch.cat([part[et].weight for part in parts])
+    del parts
     rows = [
         dict(
-            job="kernel, in process",
+            job="kernel, in process, same ranges",
             workers=1,
             seconds=kernel,
             steady_seconds=kernel,
@@ -159,9 +168,8 @@ def bench_precompute(num_targets: int, batch_size: int, tmp: Path) -> list[dict]
         meta = json.loads((out / "_manifest.json").read_text())
         steady = meta["ranges_wall_seconds"]
         ((got, _),) = read_tables(out).values()
-        want = next(iter(ref.values()))
-        assert torch.equal(got.neighbor, want.neighbor), "tables differ"
-        assert torch.equal(got.weight, want.weight), "tables differ"
+        assert torch.equal(got.neighbor, want_neighbor), "tables differ"
+        assert torch.equal(got.weight, want_weight), "tables differ"
         shutil.rmtree(out)
         steady_one = steady_one or steady
         rows.append(
@@ -180,6 +188,9 @@ def bench_precompute(num_targets: int, batch_size: int, tmp: Path) -> list[dict]
                 cpu_seconds=meta["worker_cpu_seconds"],
                 seeds_per_cpu_s=num_targets / meta["worker_cpu_seconds"],
                 cpu_overhead_vs_kernel=meta["worker_cpu_seconds"] / kernel_cpu - 1,
+                # CPU the ranges got per worker while running: below 1, the
+                # workers waited for a core (other load), not for Ray
+                worker_cpu_share=meta["worker_cpu_seconds"] / (steady * workers),
                 load_average=load,
             )
         )
@@ -188,7 +199,7 @@ def bench_precompute(num_targets: int, batch_size: int, tmp: Path) -> list[dict]
     return rows
 
 
-EF_SEARCH = (16, 32, 64, 128, 256, 512, 1024, 2048)
+EF_SEARCH = (16, 32, 64, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)
 
 
 def _ann_row(

@@ -19,9 +19,10 @@ memory-mapped like the graph). Two neighbor sources:
 Graphs: the standard pin–board graph (``make_pinboard.py`` from
 ``$PYG_MULTISAGE_PEERS``, default ``../shared/peers``: 468,664 pin–board
 edges, both directions stored) and ``synthetic_multipartite`` with
-``--targets`` items (500,000: about 2.4M item–board edges, 4.8M with the
-reverse direction). The graph fits the page cache here, so this measures
-the cost of the indirection, not of the disk.
+``--targets`` items (500,000: 4.67M item→board edges, 9.34M with the
+reverse direction; unweighted, like the pin–board graph). Both fit the
+page cache here, so this measures the cost of the indirection, not of the
+disk.
 
 Reported: batches/s (best of ``--repeat`` passes of ``--batches`` batches
 each, the two modes alternating, the first batch of a pass excluded) and the
@@ -62,7 +63,8 @@ DIM = 64
 
 def synthetic(num_targets: int) -> HeteroData:
     """``synthetic_multipartite`` with its features replaced by 64 random
-    float32 columns (as the pin–board graph), pairs and labels dropped."""
+    float32 columns (as the pin–board graph); pairs, labels and edge weights
+    dropped (unweighted walks, as on the pin–board graph)."""
     from pyg_multisage.datasets import synthetic_multipartite
 
     src = synthetic_multipartite(
