@@ -316,7 +316,7 @@ def print_precompute(rows: list[dict]) -> None:
     print(f"\nprecompute: contextual walks, {rows[0]['targets']} targets")
     print(
         f"{'job':<36}{'wrk':>4}{'wall s':>8}{'steady s':>9}{'start s':>8}"
-        f"{'ovh':>6}{'st.ovh':>7}{'x1w':>6}{'CPU s':>7}{'load':>6}"
+        f"{'ovh':>8}{'st.ovh':>8}{'x1w':>6}{'CPU s':>7}{'load':>6}"
     )
 
     def pct(r: dict, k: str) -> str:
@@ -327,7 +327,7 @@ def print_precompute(rows: list[dict]) -> None:
         print(
             f"{r['job']:<36}{r['workers']:>4}{r['seconds']:>8.1f}"
             f"{r['steady_seconds']:>9.1f}{r.get('startup_seconds', 0.0):>8.1f}"
-            f"{pct(r, 'overhead_vs_kernel'):>6}{pct(r, 'steady_overhead_vs_kernel'):>7}"
+            f"{pct(r, 'overhead_vs_kernel'):>8}{pct(r, 'steady_overhead_vs_kernel'):>8}"
             f"{'' if x is None else f'{x:.2f}':>6}{r['cpu_seconds']:>7.1f}"
             f"{r['load_average']:>6.1f}"
         )
