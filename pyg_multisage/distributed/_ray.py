@@ -54,10 +54,13 @@ def run_ranges(
     progress: bool,
     desc: str,
     max_retries: int = 3,
+    ranges_per_call: int = 1,
 ) -> list[dict[str, Any]]:
     """Runs ``worker(**worker_kwargs)`` as a pool of :obj:`num_workers` Ray
     actors over the id :obj:`ranges` (one range per call) and returns the
-    rows the calls return.
+    rows the calls return (one per range). Each call hands an actor up to
+    :obj:`ranges_per_call` consecutive ranges (Ray Data's cost per call is
+    fixed, tens of milliseconds: group small ranges).
 
     An actor that dies (a killed process, a lost node) is restarted and its
     pending ranges are retried, at most :obj:`max_retries` times per actor
@@ -72,6 +75,8 @@ def run_ranges(
         raise ValueError(f"cpus_per_worker must be > 0, got {cpus_per_worker}")
     if max_retries < 0:
         raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+    if ranges_per_call < 1:
+        raise ValueError(f"ranges_per_call must be >= 1, got {ranges_per_call}")
     # Our own bar reports progress; Ray's bars and INFO lines stay quiet.
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -79,7 +84,8 @@ def run_ranges(
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     items = [{"lo": lo, "hi": hi} for lo, hi in ranges]
-    ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
+    calls = -(-len(items) // ranges_per_call)
+    ds = ray.data.from_items(items, override_num_blocks=max(1, calls))
     with warnings.catch_warnings():
         # Ray 2.60 has no named parameter for the restart bound; passing it
         # as a remote argument is the only way, and warns.
@@ -87,7 +93,7 @@ def run_ranges(
         ds = ds.map_batches(
             worker,
             fn_constructor_kwargs=worker_kwargs,
-            batch_size=1,
+            batch_size=ranges_per_call,
             compute=ray.data.ActorPoolStrategy(size=num_workers),
             num_cpus=cpus_per_worker,
             max_restarts=max_retries,

@@ -142,13 +142,14 @@ def _killing_worker(kill_at: int, marker):
 
     class KilledWorker(base._PrecomputeWorker):
         def __call__(self, batch):
-            lo = int(batch["lo"][0])
-            if lo == kill_at and (marker is None or not os.path.exists(marker)):
+            los, his = [int(x) for x in batch["lo"]], [int(x) for x in batch["hi"]]
+            if kill_at in los and (marker is None or not os.path.exists(marker)):
                 if marker is not None:
                     open(marker, "w").close()
                 sub = self.folder / base._dir_name(next(iter(self.spec.edge_types())))
                 sub.mkdir(parents=True, exist_ok=True)
-                name = f".part-{lo:012d}-{int(batch['hi'][0]):012d}.parquet"
+                hi = his[los.index(kill_at)]
+                name = f".part-{kill_at:012d}-{hi:012d}.parquet"
                 (sub / f"{name}.tmp-{os.getpid()}").write_bytes(b"PAR1 partial")
                 os.kill(os.getpid(), signal.SIGKILL)
             return super().__call__(batch)
