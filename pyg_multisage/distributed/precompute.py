@@ -287,7 +287,7 @@ def precompute(
         batch_size (int): seeds per range (one Parquet shard per range and
             edge type). (default: :obj:`4096`) A Ray actor is handed several
             consecutive ranges per call when they are small
-            (:data:`MIN_SEEDS_PER_CALL` seeds, keeping 4 calls per worker).
+            (``MIN_SEEDS_PER_CALL`` seeds, keeping 4 calls per worker).
         ray (bool): run on a Ray actor pool instead of this process.
         num_workers (int): actors in the pool. (default: :obj:`2`)
         cpus_per_worker (float): CPUs Ray reserves per actor (``<= 0.5`` on
