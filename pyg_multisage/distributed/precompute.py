@@ -60,6 +60,11 @@ from pyg_multisage.sampling import (
 )
 
 FORMAT = "pyg_multisage.neighbor_tables"
+#: Seeds a Ray actor is handed per call, at least (when there are enough
+#: ranges for 4 calls per worker): each call costs Ray Data about 70 ms
+#: outside the kernel (measured on 2 cores), so it should carry over a second
+#: of walking.
+MIN_SEEDS_PER_CALL = 16_384
 SAMPLERS = ("walk", "pinsage", "ppr")
 
 
@@ -220,8 +225,10 @@ def _write_range(
 
 
 class _PrecomputeWorker:
-    """A Ray actor: memory-maps the saved CSR once, then writes the shards
-    of every seed range it is handed."""
+    """A Ray actor: memory-maps the saved CSR once and runs the kernels on one
+    seed (compiling them, or loading them from Numba's cache), so that its
+    start-up cost is paid before the first range; then writes the shards of
+    every seed range it is handed."""
 
     def __init__(
         self, csr_dir: str, fingerprint: str, spec: dict, folder: str, num_threads: int
@@ -230,20 +237,25 @@ class _PrecomputeWorker:
         self.spec = TableSpec.from_json(spec)
         self.folder = Path(folder)
         self.num_threads = num_threads
+        if self.csr.num_nodes.get(self.spec.target, 0) > 0:
+            self.spec.compute(self.csr, torch.arange(1), num_threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        cpu = time.process_time()
+        start, cpu = time.time(), time.process_time()
         edges = [
             _write_range(
                 self.csr, self.spec, self.folder, int(lo), int(hi), self.num_threads
             )
             for lo, hi in zip(batch["lo"], batch["hi"], strict=True)
         ]
+        n = len(edges)
         return {
             "lo": batch["lo"],
             "hi": batch["hi"],
             "edges": np.asarray(edges, np.int64),
-            "cpu_s": np.full(len(edges), (time.process_time() - cpu) / len(edges)),
+            "cpu_s": np.full(n, (time.process_time() - cpu) / n),
+            "start": np.full(n, start),
+            "end": np.full(n, time.time()),
         }
 
 
@@ -260,6 +272,7 @@ def precompute(
     address: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    max_retries: int = 3,
 ) -> Path:
     """Tabulates the importance neighbors of every :obj:`spec.target` node of
     the CSR saved in :obj:`csr_dir` into the Parquet folder :obj:`out`.
@@ -272,7 +285,9 @@ def precompute(
         out (str): the folder to create (must not exist unless
             :obj:`overwrite`); on a cluster, a path every node can write.
         batch_size (int): seeds per range (one Parquet shard per range and
-            edge type). (default: :obj:`4096`)
+            edge type). (default: :obj:`4096`) A Ray actor is handed several
+            consecutive ranges per call when they are small
+            (``MIN_SEEDS_PER_CALL`` seeds, keeping 4 calls per worker).
         ray (bool): run on a Ray actor pool instead of this process.
         num_workers (int): actors in the pool. (default: :obj:`2`)
         cpus_per_worker (float): CPUs Ray reserves per actor (``<= 0.5`` on
@@ -282,9 +297,16 @@ def precompute(
             or ``auto``); default: start a local one.
         overwrite (bool): replace an existing :obj:`out`.
         progress (bool): show a progress bar.
+        max_retries (int): restarts of a Ray actor that dies, each retrying
+            its pending ranges (a range that raises is not retried).
+            (default: :obj:`3`)
 
     Returns:
-        Path: :obj:`out`.
+        Path: :obj:`out`. Its manifest records ``num_edges``,
+        ``worker_cpu_seconds`` (CPU time of the ranges, all workers) and
+        ``ranges_wall_seconds`` (wall time from the start of the first range
+        to the end of the last: the job without Ray's and the actors'
+        start-up).
     """
     csr = HeteroCSR.load(csr_dir, mmap=True)
     num_seeds = csr.num_nodes.get(spec.target)
@@ -314,19 +336,35 @@ def precompute(
                 cpus_per_worker=cpus_per_worker,
                 progress=progress,
                 desc="precompute",
+                max_retries=max_retries,
+                ranges_per_call=max(
+                    1,
+                    min(
+                        -(-MIN_SEEDS_PER_CALL // batch_size),
+                        len(ranges) // (4 * num_workers),
+                    ),
+                ),
             )
             edges = sum(int(r["edges"]) for r in rows)
             cpu_s = sum(float(r["cpu_s"]) for r in rows)
+            wall_s = 0.0
+            if rows:
+                wall_s = max(float(r["end"]) for r in rows) - min(
+                    float(r["start"]) for r in rows
+                )
         else:
             from tqdm.auto import tqdm
 
-            edges, cpu = 0, time.process_time()
+            edges, cpu, wall = 0, time.process_time(), time.perf_counter()
             for lo, hi in tqdm(ranges, desc="precompute", disable=not progress):
                 edges += _write_range(csr, spec, tmp.path, lo, hi, None)
             cpu_s = time.process_time() - cpu
+            wall_s = time.perf_counter() - wall
         types = spec.edge_types()
         for et in types:
             if num_seeds:
+                # a killed actor's partial file (its range was retried)
+                shards.remove_temporaries(tmp.path / _dir_name(et))
                 shards.check_ranges(tmp.path / _dir_name(et), num_seeds)
         shards.write_manifest(
             tmp.path,
@@ -336,6 +374,7 @@ def precompute(
                 "num_seeds": num_seeds,
                 "num_edges": edges,
                 "worker_cpu_seconds": cpu_s,
+                "ranges_wall_seconds": wall_s,
                 "spec": spec.to_json(),
                 "tables": [
                     {"edge_type": list(et), "dir": _dir_name(et), "context_type": c}

@@ -63,6 +63,17 @@ def write_part(
     return path
 
 
+def remove_temporaries(folder: str | os.PathLike) -> int:
+    """Deletes the dot-named temporary files :func:`write_part` leaves behind
+    when its process dies mid-write (a killed worker whose range was then
+    retried by another); returns how many were removed."""
+    folder = Path(folder)
+    stale = [p for p in folder.glob(".part-*.parquet.tmp-*") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
 def check_ranges(folder: str | os.PathLike, num_ids: int) -> list[Path]:
     """The shard files of :obj:`folder` in id order, after checking that
     their ranges tile ``[0, num_ids)`` with no gap and no overlap."""

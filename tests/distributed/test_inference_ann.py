@@ -135,3 +135,18 @@ def test_cli_embed_folder_and_precompute(run, tmp_path, capsys):
     assert "--workers must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "u").exists()
     torch.manual_seed(0)
+
+
+def test_exact_search_in_chunks_equals_a_full_sort():
+    from pyg_multisage.distributed import ann
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((500, 8))
+    queries = rng.standard_normal((37, 8))
+    unit = base / np.linalg.norm(base, axis=1, keepdims=True)
+    cos = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ unit.T
+    want = np.argsort(-cos, axis=1)[:, :5]
+    for chunk_bytes in (4 * 500 * 3, 1 << 28):  # 3 queries per chunk; all at once
+        scores, found = ann.exact_search(base, queries, 5, chunk_bytes=chunk_bytes)
+        np.testing.assert_array_equal(found, want)
+        np.testing.assert_allclose(scores, np.take_along_axis(cos, want, 1), atol=1e-5)

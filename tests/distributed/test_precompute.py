@@ -1,4 +1,7 @@
 import copy
+import importlib
+import os
+import signal
 
 import pytest
 import torch
@@ -125,5 +128,74 @@ def test_ray_worker_failure_fails_the_job_and_writes_nothing(
             ray=True,
             num_workers=1,
             progress=False,
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def _killing_worker(kill_at: int, marker):
+    """A precompute actor class that dies by SIGKILL when handed the range
+    starting at :obj:`kill_at`, after leaving a partial shard file behind (as
+    a process killed mid-write does): once if :obj:`marker` (a path) is
+    given, every time if it is None. Defined in a function so that Ray ships
+    it by value."""
+    base = importlib.import_module("pyg_multisage.distributed.precompute")
+
+    class KilledWorker(base._PrecomputeWorker):
+        def __call__(self, batch):
+            los, his = [int(x) for x in batch["lo"]], [int(x) for x in batch["hi"]]
+            if kill_at in los and (marker is None or not os.path.exists(marker)):
+                if marker is not None:
+                    open(marker, "w").close()
+                sub = self.folder / base._dir_name(next(iter(self.spec.edge_types())))
+                sub.mkdir(parents=True, exist_ok=True)
+                hi = his[los.index(kill_at)]
+                name = f".part-{kill_at:012d}-{hi:012d}.parquet"
+                (sub / f"{name}.tmp-{os.getpid()}").write_bytes(b"PAR1 partial")
+                os.kill(os.getpid(), signal.SIGKILL)
+            return super().__call__(batch)
+
+    return base, KilledWorker
+
+
+def test_killed_actor_is_restarted_and_its_range_retried(
+    ray_session, graph, csr_dirs, tmp_path, monkeypatch
+):
+    """An actor killed mid-run (SIGKILL on its 4th of 10 ranges): Ray
+    restarts it, the range is retried, the tables equal the transform's and
+    the killed write leaves no file behind."""
+    marker = tmp_path / "killed"
+    base, worker = _killing_worker(90, str(marker))
+    monkeypatch.setattr(base, "_PrecomputeWorker", worker)
+    out = precompute(
+        csr_dirs[0],
+        WALK,
+        tmp_path / "t",
+        batch_size=30,
+        ray=True,
+        num_workers=1,
+        progress=False,
+    )
+    assert marker.exists()  # the actor was killed
+    sub = out / "__".join(next(iter(WALK.edge_types())))
+    assert len(list(sub.iterdir())) == 10  # no partial file left
+    got = attach_tables(copy.copy(graph), out)
+    assert_same_edges(got, reference(graph, WALK), WALK)
+
+
+def test_actor_killed_every_time_fails_the_job_and_writes_nothing(
+    ray_session, csr_dirs, tmp_path, monkeypatch
+):
+    base, worker = _killing_worker(90, None)
+    monkeypatch.setattr(base, "_PrecomputeWorker", worker)
+    with pytest.raises(RuntimeError, match="Ray job KilledWorker failed"):
+        precompute(
+            csr_dirs[0],
+            WALK,
+            tmp_path / "t",
+            batch_size=30,
+            ray=True,
+            num_workers=1,
+            progress=False,
+            max_retries=1,
         )
     assert list(tmp_path.iterdir()) == []
