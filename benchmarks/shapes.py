@@ -496,7 +496,8 @@ def save(args, rows: list[dict], probes: dict) -> None:
             dgl=any(r["kernel"].startswith("DGL") for r in rows),
         ),
         machine=dict(cpus=os.cpu_count(), load=os.getloadavg()),
-        note="shared machine under heavy load: compare ratios and CPU-time rates",
+        note="load average at the end in machine.load; on a shared machine "
+        "compare the ratios and the CPU-time rates",
         probes=list(probes.values()),
         rows=rows,
     )
