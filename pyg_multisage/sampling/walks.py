@@ -88,8 +88,9 @@ __all__ = [
     "pinsage_walk",
 ]
 
-#: Number of walks of one seed advanced in lockstep.
-LANES = 16
+#: Number of walks of one seed advanced in lockstep (64 against 16: 1.02-1.33x
+#: in a CPU-time A/B on one thread, same tables; 128 gained nothing more).
+LANES = 64
 #: Seeds per parallel work item of the prange loop.
 _CHUNK = 64
 

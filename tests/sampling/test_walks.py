@@ -180,7 +180,7 @@ def test_contextual_walk_matches_algorithm_2(weighted, restart_prob):
         seeds,
         target="t",
         context="c",
-        num_walks=60,
+        num_walks=150,  # three lane groups (LANES = 64), the last one partial
         walk_length=3,
         restart_prob=restart_prob,
         num_neighbors=6,
@@ -188,7 +188,7 @@ def test_contextual_walk_matches_algorithm_2(weighted, restart_prob):
     )
     assert table.context is not None and table.context.dtype == torch.int64
     for v, row in zip(seeds, rows(table), strict=True):
-        ref = ref_contextual(csr, int(v), 60, 3, restart_prob, 6, 11)
+        ref = ref_contextual(csr, int(v), 150, 3, restart_prob, 6, 11)
         assert row == [(u, float(n), c) for u, n, c in ref]
 
 
@@ -202,7 +202,7 @@ def test_pinsage_walk_matches_reference(weighted):
         seeds,
         target="t",
         context="c",
-        num_walks=40,
+        num_walks=140,  # three lane groups, the last one partial
         num_traversals=4,
         termination_prob=0.4,
         num_neighbors=7,
@@ -210,7 +210,7 @@ def test_pinsage_walk_matches_reference(weighted):
     )
     assert table.context is None
     for v, row in zip(seeds, rows(table), strict=True):
-        ref = ref_pinsage(csr, int(v), 40, 4, 0.4, 7, 5)
+        ref = ref_pinsage(csr, int(v), 140, 4, 0.4, 7, 5)
         assert row == [(u, float(n), None) for u, n in ref]
 
 
