@@ -240,28 +240,22 @@ class ImportanceNeighborSampler(_ImportanceSamplerBase):
                 row_dict, col_dict, perm_dict = graph_store.coo(rest)
             for et in self.edge_types:
                 index = mapped[et]
-                if index is not None:  # gathered straight from the memory maps
-                    if index.context is not None:
-                        self._check_context(
-                            et,
-                            index.context,
-                            context_types.get(et) or context_type_from_name(et),
-                        )
-                    self.index[et] = index
-                    continue
-                ei = torch.stack([row_dict[et], col_dict[et]])
-                w = _remote_edge_attr(feature_store, et, "edge_weight", ei.size(1))
-                ctx = _remote_edge_attr(feature_store, et, "context", ei.size(1))
-                ctype = None
-                if ctx is not None:
-                    ctype = self._check_context(
-                        et, ctx, context_types.get(et) or context_type_from_name(et)
+                if index is None:  # indexed in memory from the stored edge list
+                    ei = torch.stack([row_dict[et], col_dict[et]])
+                    n = ei.size(1)
+                    w = _remote_edge_attr(feature_store, et, "edge_weight", n)
+                    ctx = _remote_edge_attr(feature_store, et, "context", n)
+                    index = EgoIndex.from_edges(ei, self.num_nodes[et[2]], w, ctx)
+                    perm = perm_dict.get(et)
+                    if perm is not None:  # ids of the edges as stored
+                        ids = index.edge_id
+                        index.edge_id = perm if ids is None else perm[ids]
+                if index.context is not None:
+                    self._check_context(
+                        et,
+                        index.context,
+                        context_types.get(et) or context_type_from_name(et),
                     )
-                index = EgoIndex.from_edges(ei, self.num_nodes[et[2]], w, ctx)
-                perm = perm_dict.get(et)
-                if perm is not None:  # ids of the edges as stored
-                    ids = index.edge_id
-                    index.edge_id = perm if ids is None else perm[ids]
                 self.index[et] = index
 
         self.num_neighbors = self._limits(num_neighbors)
