@@ -206,12 +206,13 @@ class OmniSageObjective:
                 positive_ids=parts["p"],
                 negative_ids=parts["n"] if k else None,
             )
-            feats, owner = _feature_rows(batch, task.target, edge_types, b)
+            feats, owner, index = _feature_rows(batch, task.target, edge_types, b)
             feat, _ = heads.feature(
                 feats,
                 q,
                 n if k else None,
                 owner=owner,
+                index=index,
                 node_ids=parts["q"],
                 negative_ids=parts["n"] if k else None,
             )
@@ -236,19 +237,22 @@ class OmniSageObjective:
 
 def _feature_rows(
     batch: HeteroData, target: str, edge_types: list, num_egos: int
-) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
     """Eq. 3's feature rows of the first :obj:`num_egos` seeds: each seed's
-    own features and those of its sampled neighbors, with the seed (row of
-    the query block) each row belongs to."""
-    x = batch[target].x
-    feats = {target: [x[:num_egos]]}
+    own features and those of its sampled neighbors, as ``(features, owner,
+    index)`` for :class:`~pyg_multisage.tasks.EntityFeatureTask`: per node
+    type the batch's feature matrix, the seed (row of the query block) each
+    row belongs to and the node each row reads (so a node read by many rows
+    is encoded once)."""
     owner = {target: [torch.arange(num_egos)]}
+    index = {target: [torch.arange(num_egos)]}
     for et, adj, _, _ in seed_edges(batch, edge_types, num_egos):
         if not isinstance(adj, Tensor) or adj.layout != torch.strided:
             raise TypeError(f"{et}: the feature task needs an edge_index adjacency")
-        feats.setdefault(et[0], []).append(batch[et[0]].x[adj[0]])
+        index.setdefault(et[0], []).append(adj[0])
         owner.setdefault(et[0], []).append(adj[1])
     return (
-        {t: torch.cat(v) for t, v in feats.items()},
+        {t: batch[t].x for t in index},
         {t: torch.cat(v) for t, v in owner.items()},
+        {t: torch.cat(v) for t, v in index.items()},
     )

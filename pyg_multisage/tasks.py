@@ -335,8 +335,9 @@ class EntityFeatureTask(nn.Module):
     embedding is its positive); each node's loss is the mean over all its
     rows, and the task loss the mean over nodes with at least one row —
     exactly Eq. 3 when every node has one row per available feature type.
-    Negatives are the other nodes of the batch (in-batch) plus optional
-    random negatives; duplicates are masked by id.
+    The negatives of a row are the other nodes of the batch, each once
+    however many rows it owns, plus the optional random negatives; a
+    candidate with the id of the row's own node is masked.
 
     Args:
         feature_channels (Mapping[str, int]): Input width of each feature
@@ -393,6 +394,7 @@ class EntityFeatureTask(nn.Module):
         owner: Mapping[str, Tensor] | None = None,
         node_ids: Tensor | None = None,
         negative_ids: Tensor | None = None,
+        index: Mapping[str, Tensor] | None = None,
     ) -> tuple[Tensor, dict]:
         r"""Returns :math:`L_{\text{feat}}` and each feature type's share
         (keys ``feat/<x>``; they sum to the total).
@@ -410,9 +412,20 @@ class EntityFeatureTask(nn.Module):
             node_ids (torch.Tensor, optional): Ids of the :math:`U` nodes
                 (default: their rows), for masking duplicates.
             negative_ids (torch.Tensor, optional): Ids of the negatives.
+            index (Mapping[str, torch.Tensor], optional): Per feature type,
+                the row of :obj:`features[x]` each feature row reads: then
+                :obj:`features[x]` may hold each node once (e.g. a loader
+                batch's ``batch[x].x``) and :math:`g_x` encodes every node
+                that some row reads once, however many rows read it (the
+                loss equals the one with the rows written out). Types
+                without an index read :obj:`features[x]` row by row.
         """
         u = node_emb.shape[0]
         rows_of: dict[str, Tensor] = {}
+        index = dict(index or {})
+        unknown = [x for x in index if x not in features]
+        if unknown:
+            raise ValueError(f"index names feature types {unknown} not in features")
         for x, feat in features.items():
             if x not in self.encoders:
                 raise ValueError(f"unknown feature type {x!r}")
@@ -421,15 +434,24 @@ class EntityFeatureTask(nn.Module):
                     f"features[{x!r}] must have shape [M, {self.feature_channels[x]}], "
                     f"got {list(feat.shape)}"
                 )
+            num_rows = feat.shape[0]
+            if x in index:
+                idx = torch.as_tensor(index[x])
+                if idx.dim() != 1 or idx.is_floating_point():
+                    raise ValueError(f"index[{x!r}] must be a 1-D integer tensor")
+                if idx.numel() and (idx.min() < 0 or idx.max() >= num_rows):
+                    raise ValueError(
+                        f"index[{x!r}] must point to rows of features[{x!r}] "
+                        f"(0..{num_rows - 1})"
+                    )
+                num_rows = idx.numel()
             o = owner[x] if owner is not None and x in owner else None
             if o is None:
-                if feat.shape[0] > u:
+                if num_rows > u:
                     raise ValueError(f"features[{x!r}] has more rows than node_emb")
-                o = torch.arange(feat.shape[0])
+                o = torch.arange(num_rows)
             o = torch.as_tensor(o, dtype=torch.int64).to(node_emb.device)
-            if o.shape != (feat.shape[0],) or (
-                o.numel() and (o.min() < 0 or o.max() >= u)
-            ):
+            if o.shape != (num_rows,) or (o.numel() and (o.min() < 0 or o.max() >= u)):
                 raise ValueError(f"owner[{x!r}] must map each row to a row of node_emb")
             rows_of[x] = o
         if not rows_of:
@@ -445,19 +467,39 @@ class EntityFeatureTask(nn.Module):
         )
         if negative_ids is not None and node_ids is None:
             raise ValueError("negative_ids needs node_ids")
+        # The candidates of every row: each node of the batch once, then the
+        # random negatives; the row's own node (and any candidate with its
+        # id) is masked from them and scored as the positive instead.
+        candidates, candidate_ids = node_emb, ids
+        if negatives is not None and negatives.shape[0] > 0:
+            if negative_ids is None:  # distinct ids that match no node
+                first = int(ids.max()) + 1 if ids.numel() else 0
+                negative_ids = torch.arange(
+                    first, first + negatives.shape[0], device=ids.device
+                )
+            candidates = torch.cat([node_emb, negatives])
+            candidate_ids = torch.cat([ids, negative_ids.to(ids.device)])
         parts: dict[str, Tensor] = {}
         for x, o in rows_of.items():
             if o.numel() == 0:
                 continue
-            query = self.encoders[x](features[x].to(node_emb.dtype))
+            feat = features[x].to(node_emb.dtype)
+            if x in index:
+                # Encode each node read by some row once, then gather.
+                idx = torch.as_tensor(index[x]).to(feat.device)
+                read, row = torch.unique(idx, return_inverse=True)
+                query = self.encoders[x](feat[read])[row]
+            else:
+                query = self.encoders[x](feat)
             loss = sampled_softmax_loss(
                 query,
                 node_emb[o],
-                negatives,
+                candidates,
                 temperature=self.temperature,
                 chunk_size=self.chunk_size,
+                in_batch_negatives=False,
                 positive_ids=ids[o.to(ids.device)],
-                negative_ids=negative_ids,
+                negative_ids=candidate_ids,
                 weight=1.0 / count[o],
                 reduction="sum",
             )

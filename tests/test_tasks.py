@@ -139,19 +139,20 @@ def test_entity_feature_matches_eq3_with_missing_features_and_neighbors():
         node_ids=ids,
         negative_ids=torch.tensor([11, 99]),
     )
-    count = torch.tensor([3.0, 1.0, 1.0])
+    # Independent reference: every row scores its own node against each
+    # other node of the batch once and the random negatives, candidates
+    # with the row's own id masked (negative 11 is node 1's id).
+    count = [3.0, 1.0, 1.0]
+    neg_ids = [11, 99]
     ref = 0.0
     for x, feat in (("text", text), ("image", image)):
-        o = owner[x]
-        ref = ref + sampled_softmax_loss(
-            task.encoders[x](feat),
-            node_emb[o],
-            neg,
-            positive_ids=ids[o],
-            negative_ids=torch.tensor([11, 99]),
-            weight=1 / count[o],
-            reduction="sum",
-        )
+        g = task.encoders[x](feat)
+        for r, o in enumerate(owner[x].tolist()):
+            pos = g[r] @ node_emb[o]
+            others = [g[r] @ node_emb[j] for j in range(3) if ids[j] != ids[o]]
+            others += [g[r] @ neg[j] for j in range(2) if neg_ids[j] != ids[o]]
+            logits = torch.stack([pos, *others])
+            ref = ref + (torch.logsumexp(logits, 0) - pos) / count[o]
     ref = ref / 3
     assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
     assert sum(parts.values()).item() == pytest.approx(loss.item(), rel=1e-5)
@@ -162,6 +163,35 @@ def test_entity_feature_matches_eq3_with_missing_features_and_neighbors():
         task({"audio": text}, node_emb)
     with pytest.raises(ValueError, match="owner"):
         task({"text": text}, node_emb, owner={"text": torch.tensor([0, 1, 3])})
+
+
+def test_entity_feature_index_encodes_each_node_once():
+    torch.manual_seed(4)
+    task = EntityFeatureTask({"text": 5, "venue": 3}, 4, hidden_channels=8)
+    node_emb = torch.randn(4, 4, requires_grad=True)
+    neg = torch.randn(3, 4)
+    text, venue = torch.randn(6, 5), torch.randn(2, 3)
+    t = torch.tensor
+    index = {"text": t([0, 1, 2, 3, 5, 5, 1]), "venue": t([1, 1, 0])}
+    owner = {"text": t([0, 1, 2, 3, 0, 2, 3]), "venue": t([0, 1, 3])}
+    kw = dict(owner=owner, node_ids=torch.arange(4), negative_ids=t([7, 8, 1]))
+    loss, _ = task({"text": text, "venue": venue}, node_emb, neg, index=index, **kw)
+    (grad,) = torch.autograd.grad(loss, node_emb)
+    rows = {x: f[index[x]] for x, f in (("text", text), ("venue", venue))}
+    ref, _ = task(rows, node_emb, neg, **kw)
+    (ref_grad,) = torch.autograd.grad(ref, node_emb)
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-6)
+    assert torch.allclose(grad, ref_grad, atol=1e-6)
+    # Node 4 of the text matrix is read by no row: it is not encoded.
+    calls = []
+    hook = lambda module, args, out: calls.append(args[0].shape)  # noqa: E731
+    task.encoders["text"].register_forward_hook(hook)
+    task({"text": text}, node_emb, index={"text": index["text"]}, owner=owner)
+    assert calls == [torch.Size([5, 5])]
+    with pytest.raises(ValueError, match=r"index\['text'\] must point"):
+        task({"text": text}, node_emb, index={"text": torch.tensor([6])})
+    with pytest.raises(ValueError, match="not in features"):
+        task({"text": text}, node_emb, index={"venue": torch.tensor([0])})
 
 
 def test_user_entity_causal_padding_and_gradients():

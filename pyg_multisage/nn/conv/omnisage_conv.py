@@ -271,7 +271,7 @@ class OmniSageConv(torch.nn.Module):
                 else weight[eid].to(x_src.dtype)
             )
             token = (
-                self.proj[et[0]](x_src[edge_index[0, eid]])
+                self._project(et[0], x_src, edge_index[0, eid])
                 + self.score(torch.log1p(w).unsqueeze(-1))
                 + self.slot_emb[_key(et)](rank)
             )
@@ -320,6 +320,12 @@ class OmniSageConv(torch.nn.Module):
         if self.normalize:
             h = F.normalize(h, p=2.0, dim=-1)
         return h
+
+    def _project(self, node_type: str, x: Tensor, index: Tensor) -> Tensor:
+        """:math:`g_t` of the rows :obj:`index` of :obj:`x`, each distinct
+        node projected once (neighbors repeat across egos)."""
+        read, row = torch.unique(index, return_inverse=True)
+        return self.proj[node_type](x[read])[row]
 
     def _features(self, x_dict: Mapping[str, Tensor], node_type: str) -> Tensor:
         if node_type not in x_dict:
