@@ -83,6 +83,7 @@ MODELS = {
     "multisage-3": "multisage",
     "omnisage": "omnisage",
     "omnisage (no graph)": "omnisage-nograph",
+    "pinsage (venue only)": "pinsage-2",
 }
 #: Seconds per epoch relative to ``text`` (measured, 1 thread): the order in
 #: which parallel runs start.
@@ -93,6 +94,7 @@ RELATIVE_COST = {
     "han": 2.2,
     "multisage-2": 2.1,
     "pinsage": 1.8,
+    "pinsage (venue only)": 1.6,
     "omnisage (no graph)": 1.1,
     "text": 1.0,
 }

@@ -141,7 +141,9 @@ class RunConfig:
         dataset (str): ``synthetic``, ``dblp`` or ``ogbn-mag``.
         model (str): A row of :data:`REGISTRY`. ``multisage`` uses every context
             type of the dataset (MultiSage-3 on DBLP: venue + term),
-            ``multisage-2`` only the first (venue).
+            ``multisage-2`` only the first (venue); ``pinsage-2`` is
+            PinSage-style over the same first-context walks (the ablation
+            that gives PinSage-style MultiSage-2's information).
         root (str, optional): Dataset folder (processed files go there).
         raw_dir (str, optional): Folder of raw files read in place (DBLP).
         steps (int, optional): Optimizer steps (default: 400 when
@@ -558,6 +560,11 @@ REGISTRY: dict[str, ModelSpec] = {
         ContextualWalks(),
         lambda task, cfg, ets: PinSageEncoder(*channels(task, cfg), task.target, ets),
         "PinSage-style importance pooling over walk neighbors",
+    ),
+    "pinsage-2": ModelSpec(
+        ContextualWalks(num_contexts=1),
+        lambda task, cfg, ets: PinSageEncoder(*channels(task, cfg), task.target, ets),
+        "PinSage-style over the first context type's walks (multisage-2's)",
     ),
     "gat": ModelSpec(
         ContextualWalks(),

@@ -158,6 +158,10 @@ def test_registry_rows_write_exactly_the_edge_types_they_read(task):
     walk = ("item", "walk_via_board", "item")
     assert ex.model_edge_types(two, _config("text")) == []
     assert ex.model_edge_types(two, _config("multisage-2")) == [walk]
+    # The ablation row reads exactly MultiSage-2's neighbors.
+    assert ex.model_edge_types(two, _config("pinsage-2")) == [walk]
+    encoder = ex.build_model(two, _config("pinsage-2")).encoder
+    assert type(encoder).__name__ == "PinSageEncoder"
     assert ex.model_edge_types(two, _config("multisage")) == [
         walk,
         ("item", "walk_via_tag", "item"),
