@@ -21,6 +21,7 @@ import torch
 
 from pyg_multisage import __version__
 from pyg_multisage import experiment as ex
+from pyg_multisage.run_folder import RunFolderError, check_output_dir
 from pyg_multisage.train import TrainingDiverged, TrainingInterrupted
 
 DESCRIPTION = """\
@@ -528,6 +529,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = _run_config(
             **_apply_preset(args, _flag_settings(args, out)),
         )
+        if args.force_reload:  # re-processing takes minutes: check --out first
+            try:
+                check_output_dir(out, overwrite=args.overwrite, create=False)
+            except RunFolderError as err:
+                raise CLIError(str(err)) from None
         _force_reload(args)
     if args.workers is not None or args.ray_address:
         if args.ray_address and args.workers is None:

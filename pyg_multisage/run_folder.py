@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,17 @@ def _remove(path: Path) -> None:
 
 
 def check_output_dir(
-    output_dir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False
+    output_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    create: bool = True,
 ) -> Path:
     """Checks a run folder before any work is done and returns the folder
     the run writes into, ``<output_dir>.partial`` (created empty, or the
-    interrupted run's folder when :obj:`resume`).
+    interrupted run's folder when :obj:`resume`). With ``create=False`` the
+    folder is only checked (nothing is created or removed), e.g. before
+    slow preparatory work such as re-processing a dataset.
 
     A non-empty :obj:`output_dir` (or a leftover ``.partial`` folder) is
     refused unless :obj:`overwrite`, and then only when it is a run folder
@@ -99,7 +106,8 @@ def check_output_dir(
                 f"{partial} holds an interrupted run; resume it (--resume "
                 f"{final}) or start over (--overwrite)"
             )
-        _remove(partial)
+        if create:
+            _remove(partial)
     # The nearest existing ancestor must be a writable folder.
     parent = partial.parent
     while not parent.exists() and parent != parent.parent:
@@ -108,6 +116,14 @@ def check_output_dir(
         raise RunFolderError(
             f"cannot create the run folder {final}: {parent} is a file, not a folder"
         )
+    if not create:
+        try:  # a folder made and removed again: the same test as mkdir
+            os.rmdir(tempfile.mkdtemp(prefix=".write-test-", dir=parent))
+        except OSError as err:
+            raise RunFolderError(
+                f"cannot create the run folder {final}: {err.strerror or err}"
+            ) from None
+        return partial
     try:
         partial.mkdir(parents=True)
         probe = partial / ".write-test"

@@ -196,6 +196,30 @@ def test_existing_run_folder_is_refused_then_replaced_whole(tmp_path, capsys):
     assert (other / "cat.jpg").is_file()
 
 
+def test_force_reload_checks_the_run_folder_before_reprocessing(
+    tmp_path, capsys, monkeypatch
+):
+    import pyg_multisage.datasets.dblp as dblp
+
+    def boom(*a, **k):
+        raise AssertionError("DBLP re-processed before --out was checked")
+
+    monkeypatch.setattr(dblp, "DBLP", boom)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    argv = ["train", "--dataset", "dblp", "--root", str(tmp_path / "d")]
+    argv += ["--raw-dir", str(tmp_path), "--force-reload"]
+    assert main([*argv, "--out", str(out)]) == 2
+    _one_line_error(capsys, str(out), "not empty", "--overwrite")
+    ro = _readonly_dir(tmp_path)
+    assert main([*argv, "--out", str(ro / "run")]) == 2
+    _one_line_error(capsys, "cannot create the run folder")
+    # Checked only: nothing was created or removed.
+    assert not ex.partial_dir(ro / "run").exists()
+    assert (out / "config.json").is_file()
+
+
 def _no_work(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("work started before the output was checked")
