@@ -36,10 +36,10 @@ Usage::
         [--models text pinsage ...] [--raw-dir PATH]
 
 Cost on a 2-core CPU (``docs/comparison.rst``): the six models of
-MultiSage's table plus ``omnisage (no graph)`` take about 52 minutes with
-``--jobs 2``; ``omnisage`` with its PPR graph costs about 5× MultiSage-3 per
-step (about 5 hours for its sweep and 3 seeds), so leave it out of
-``--models`` on a small machine.
+MultiSage's table plus ``omnisage (no graph)`` take about 114 minutes with
+``--jobs 2`` at the default 4 epochs (52 at 2 epochs); ``omnisage`` with its
+PPR graph costs about 5× MultiSage-3 per step (about 3 more hours of CPU for
+its sweep and 3 seeds), so leave it out of ``--models`` on a small machine.
 
 Resumable: each (model, seed, setting) run is a run folder under ``--cache``
 (an interrupted run continues from its last checkpoint) and a finished run's
