@@ -29,7 +29,7 @@ from pyg_multisage.losses import (
     candidate_log_q,
     sampled_softmax_loss,
 )
-from pyg_multisage.nn.mlp import mlp
+from pyg_multisage.nn.mlp import encode_rows, mlp
 
 __all__ = [
     "EntityEntityBatch",
@@ -485,10 +485,9 @@ class EntityFeatureTask(nn.Module):
                 continue
             feat = features[x].to(node_emb.dtype)
             if x in index:
-                # Encode each node read by some row once, then gather.
+                # Each node read by some row encoded once, then gathered.
                 idx = torch.as_tensor(index[x]).to(feat.device)
-                read, row = torch.unique(idx, return_inverse=True)
-                query = self.encoders[x](feat[read])[row]
+                query = encode_rows(self.encoders[x], feat, idx)
             else:
                 query = self.encoders[x](feat)
             loss = sampled_softmax_loss(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from pyg_multisage._checks import check_int
 
@@ -56,3 +57,11 @@ def mlp(channels: Sequence[int], act_last: bool = False) -> nn.Module:
         if act_last or i < len(sizes) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
+
+
+def encode_rows(module: nn.Module, x: Tensor, index: Tensor) -> Tensor:
+    """``module(x[index])`` with each distinct row of :obj:`x` encoded once:
+    for row-wise modules (an :func:`mlp`) over rows that repeat, such as
+    the features of neighbors shared by many egos of a batch."""
+    read, row = torch.unique(index, return_inverse=True)
+    return module(x[read])[row]

@@ -11,7 +11,7 @@ from torch_geometric.typing import EdgeType
 
 from pyg_multisage._checks import check_edge_index
 from pyg_multisage.nn.conv.multisage_conv import read_adjacency
-from pyg_multisage.nn.mlp import mlp
+from pyg_multisage.nn.mlp import encode_rows, mlp
 
 
 def _key(edge_type: EdgeType) -> str:
@@ -271,7 +271,8 @@ class OmniSageConv(torch.nn.Module):
                 else weight[eid].to(x_src.dtype)
             )
             token = (
-                self._project(et[0], x_src, edge_index[0, eid])
+                # Each distinct neighbor projected once (they repeat across egos).
+                encode_rows(self.proj[et[0]], x_src, edge_index[0, eid])
                 + self.score(torch.log1p(w).unsqueeze(-1))
                 + self.slot_emb[_key(et)](rank)
             )
@@ -320,12 +321,6 @@ class OmniSageConv(torch.nn.Module):
         if self.normalize:
             h = F.normalize(h, p=2.0, dim=-1)
         return h
-
-    def _project(self, node_type: str, x: Tensor, index: Tensor) -> Tensor:
-        """:math:`g_t` of the rows :obj:`index` of :obj:`x`, each distinct
-        node projected once (neighbors repeat across egos)."""
-        read, row = torch.unique(index, return_inverse=True)
-        return self.proj[node_type](x[read])[row]
 
     def _features(self, x_dict: Mapping[str, Tensor], node_type: str) -> Tensor:
         if node_type not in x_dict:
