@@ -39,12 +39,13 @@ keeps the edges of a batch that end in its seeds lives in this module.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData
-from torch_geometric.typing import WITH_TORCH_SPARSE, SparseTensor
+
+if TYPE_CHECKING:  # imported where used: loading a graph needs no PyG
+    from torch_geometric.data import HeteroData
 
 #: ``(source node type, relation, destination node type)``, as in PyG.
 EdgeType = tuple[str, str, str]
@@ -160,6 +161,8 @@ def edges_into_egos(adj: Any, num_egos: int, *per_edge: Tensor | None) -> tuple:
     ``SparseTensor`` stays one, narrowed to its first :obj:`num_egos` rows)
     followed by the restricted per-edge tensors.
     """
+    from torch_geometric.typing import WITH_TORCH_SPARSE, SparseTensor
+
     if WITH_TORCH_SPARSE and isinstance(adj, SparseTensor):
         if adj.size(0) < num_egos:
             raise ValueError(

@@ -12,15 +12,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from torch import Tensor
-from torch_geometric.data import Data, HeteroData
 
 from pyg_multisage._arraydir import AtomicDir, read_array_dir, write_manifest
 from pyg_multisage._checks import check_edge_index
 from pyg_multisage.convention import EdgeType, is_importance_edge_type
+
+if TYPE_CHECKING:  # PyG is imported where data is converted: the out-of-core
+    # path (load, kernels) runs without it, which saves ~150 MB per process
+    from torch_geometric.data import Data, HeteroData
 
 T = TypeVar("T")
 
@@ -202,6 +205,8 @@ class HeteroCSR:
         :obj:`include_importance` is set: they are samples *of* the graph,
         not its structure.
         """
+        from torch_geometric.data import Data, HeteroData
+
         if isinstance(data, HeteroData):
             num_nodes = {t: data[t].num_nodes for t in data.node_types}
             for t, n in num_nodes.items():

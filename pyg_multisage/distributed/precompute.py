@@ -36,11 +36,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch_geometric.data import HeteroData
 
 from pyg_multisage._arraydir import AtomicDir
 from pyg_multisage.convention import (
@@ -58,6 +57,9 @@ from pyg_multisage.sampling import (
     pinsage_walk,
     ppr_topk,
 )
+
+if TYPE_CHECKING:  # a precompute worker needs no PyG (~150 MB per process)
+    from torch_geometric.data import HeteroData
 
 FORMAT = "pyg_multisage.neighbor_tables"
 #: Seeds a Ray actor is handed per call, at least (when there are enough

@@ -53,15 +53,29 @@ record it and be checked against the graph they are attached to
 (``HeteroCSR.load(path, fingerprint=...)``).
 """
 
+from typing import Any
+
 from pyg_multisage.storage.builder import build_csr_from_shards, iter_shard
-from pyg_multisage.storage.stores import (
-    MmapFeatureStore,
-    MmapGraphStore,
-    ego_order_ptr,
-    open_stores,
-    save_data,
-    save_features,
+
+# The PyG stores load on first use: building and loading graphs (the
+# out-of-core path, and every precompute worker) then never imports PyG.
+_STORES = (
+    "MmapFeatureStore",
+    "MmapGraphStore",
+    "ego_order_ptr",
+    "open_stores",
+    "save_data",
+    "save_features",
 )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _STORES:
+        from pyg_multisage.storage import stores
+
+        return getattr(stores, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MmapFeatureStore",

@@ -174,3 +174,32 @@ def test_walks_on_streamed_graph_equal_in_memory(shards, tmp_path):
     a, b = contextual_walk(mm, seeds, **kw), contextual_walk(ref, seeds, **kw)
     assert torch.equal(a.neighbor, b.neighbor) and torch.equal(a.context, b.context)
     assert torch.equal(a.ptr, b.ptr) and a.neighbor.numel() > 0
+
+
+def test_out_of_core_path_never_imports_pyg(shards, tmp_path):
+    """Building, loading (memory-mapped) and walking a saved graph, and the
+    precompute module its workers import, load no PyG, so a process of the
+    out-of-core path does not carry PyG's ~150 MB (measured:
+    ``benchmarks/scale.py``); the memory-mapped walk itself is checked
+    against the in-memory one above."""
+    import subprocess
+    import sys
+
+    graph = tmp_path / "graph"
+    build_csr_from_shards(graph, shards[0], NUM, reverse=True)
+    code = f"""
+import sys
+import numpy as np
+from pyg_multisage.graph import HeteroCSR
+from pyg_multisage.sampling import contextual_walk, ppr_topk
+import pyg_multisage.distributed.precompute
+from pyg_multisage.storage import build_csr_from_shards
+csr = HeteroCSR.load({str(graph)!r}, mmap=True)
+t = contextual_walk(csr, np.arange(50), target="item", context="board",
+                    num_walks=20, walk_length=2, num_neighbors=3, seed=0)
+assert t.ptr.shape[0] == 51 and t.neighbor.numel() > 0
+print(sorted(m for m in sys.modules if m.split(".")[0] == "torch_geometric"))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", proc.stdout
