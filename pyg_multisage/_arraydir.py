@@ -42,6 +42,7 @@ __all__ = [
     "open_npy",
     "read_array_dir",
     "read_manifest",
+    "reload_page_cache",
     "write_manifest",
 ]
 
@@ -80,6 +81,29 @@ def open_npy(path: str | os.PathLike, dtype: np.dtype | type, shape: tuple) -> A
     return np.lib.format.open_memmap(
         os.fspath(path), mode="w+", dtype=np.dtype(dtype), shape=tuple(shape)
     )
+
+
+def reload_page_cache(path: str | os.PathLike) -> None:
+    """Writes :obj:`path`'s dirty pages to disk and drops them from the page
+    cache (Linux; elsewhere nothing happens), so the next read brings the
+    file back through readahead.
+
+    A file filled by scattered writes through a memory map (the streaming
+    CSR builder's ``indices``) sits in the page cache as single 4 KB pages;
+    read back sequentially it comes in large folios, which the kernel maps
+    with 2 MB entries (ext4 and xfs on Linux 6.x): random reads of a
+    memory-mapped graph then miss the TLB as rarely as an in-memory array
+    backed by transparent huge pages (``benchmarks/scale.py`` reports the
+    mapped share as ``FilePmdMapped``). :func:`write_manifest`'s digest is
+    that sequential read."""
+    if not hasattr(os, "posix_fadvise"):
+        return
+    fd = os.open(os.fspath(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 class AtomicDir:

@@ -10,7 +10,12 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from pyg_multisage._arraydir import AtomicDir, open_npy, write_manifest
+from pyg_multisage._arraydir import (
+    AtomicDir,
+    open_npy,
+    reload_page_cache,
+    write_manifest,
+)
 from pyg_multisage.convention import EdgeType
 from pyg_multisage.graph import CSR_FORMAT, csr_meta
 
@@ -271,6 +276,9 @@ def build_csr_from_shards(
             indices.flush()
             indptr_file.flush()
             del view, indices, indptr, indptr_file, deg, cursor
+            # scattered writes left 4 KB pages: the digest re-reads the file
+            # in large folios (memory-mapped random reads at in-memory speed)
+            reload_page_cache(tmp.path / f"e{i}.indices.npy")
             names += [f"e{i}.indptr", f"e{i}.indices"]
             relations.append((et, num_edges, False))
         meta = csr_meta(counts, relations)
