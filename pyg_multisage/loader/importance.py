@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader
 from torch_geometric.data import Data, FeatureStore, GraphStore, HeteroData
 from torch_geometric.loader import LinkLoader, NodeLoader
 from torch_geometric.sampler import BaseSampler, NegativeSampling
@@ -160,6 +161,39 @@ class _AttachMixin:
         return batch if transform is None else transform(batch)
 
 
+class _Positions:
+    """A loader's dataset: the positions ``0 .. n - 1`` of its inputs, like
+    the ``range`` PyG's loaders use, but fetched a batch at a time:
+    :class:`~torch.utils.data.DataLoader` hands :meth:`__getitems__` a
+    batch's whole index list, so a batch costs one tensor conversion instead
+    of one Python call per input."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        if not -self.n <= i < self.n:
+            raise IndexError(f"position {i} out of range for {self.n} inputs")
+        return i % self.n
+
+    def __getitems__(self, index: Sequence[int]) -> Tensor:
+        return torch.as_tensor(index, dtype=torch.long)
+
+
+class _BatchedFetch(DataLoader):
+    """Below PyG's :class:`NodeLoader`/:class:`LinkLoader` in the method
+    order: swaps the ``range`` they pass as the dataset for
+    :class:`_Positions` (same length, same items)."""
+
+    def __init__(self, dataset: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(dataset, range) and dataset.start == 0 and dataset.step == 1:
+            dataset = _Positions(len(dataset))
+        super().__init__(dataset, *args, **kwargs)
+
+
 def _check_input_type(sampler: BaseSampler, node_type: str | None) -> None:
     if node_type is None or not hasattr(sampler, "edge_types_for"):
         return
@@ -171,7 +205,7 @@ def _check_input_type(sampler: BaseSampler, node_type: str | None) -> None:
     sampler.edge_types_for(node_type)  # raises naming the edge types
 
 
-class ImportanceNeighborLoader(_AttachMixin, NodeLoader):
+class ImportanceNeighborLoader(_AttachMixin, NodeLoader, _BatchedFetch):
     r"""A :class:`~torch_geometric.loader.NodeLoader` whose batches hold the
     seeds' importance neighbors (MultiSage Alg. 2 walk neighbors, PinSage
     visit counts, OmniSage §3.1.1 PPR neighbors) and the context nodes they
@@ -265,7 +299,7 @@ class ImportanceNeighborLoader(_AttachMixin, NodeLoader):
         return f"{self.__class__.__name__}(sampler={self.node_sampler})"
 
 
-class ImportanceLinkLoader(_AttachMixin, LinkLoader):
+class ImportanceLinkLoader(_AttachMixin, LinkLoader, _BatchedFetch):
     r"""A :class:`~torch_geometric.loader.LinkLoader` over query–positive pairs
     (e.g. co-engaged items, OmniSage §3.3 entity–entity pairs) whose batches
     hold both endpoints' importance neighbors, shaped like

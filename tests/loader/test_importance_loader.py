@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from graphs import random_bipartite
 from torch_geometric.nn import HeteroConv, SAGEConv
@@ -67,6 +68,27 @@ def test_dataloader_options_and_workers():
     torch.manual_seed(0)
     pinned = ImportanceNeighborLoader(data, "pin", batch_size=8, pin_memory=True)
     assert next(iter(pinned))[WALK].edge_weight.dtype == torch.float32
+
+
+def test_batches_fetched_whole_in_dataloader_order():
+    """The loader fetches a batch's positions in one call (no Python call per
+    seed) and visits the seeds in exactly the order a DataLoader over
+    ``range`` (what PyG's loaders use) gives for the same RNG state."""
+    data = walk_data()
+    seeds = torch.arange(40).flip(0)[:35]
+    loader = ImportanceNeighborLoader(
+        data, ("pin", seeds), batch_size=8, shuffle=True, drop_last=False
+    )
+    torch.manual_seed(3)
+    got = [b["pin"].input_id for b in loader]
+    torch.manual_seed(3)
+    ref = list(torch.utils.data.DataLoader(range(35), batch_size=8, shuffle=True))
+    assert [g.tolist() for g in got] == [r.tolist() for r in ref]
+    ds = loader.dataset
+    assert len(ds) == 35 and ds[34] == 34 and ds[-1] == 34
+    assert torch.equal(ds.__getitems__([4, 2]), torch.tensor([4, 2]))
+    with pytest.raises(IndexError, match="position 35 out of range for 35"):
+        ds[35]
 
 
 def test_user_transforms_applied():
