@@ -48,13 +48,13 @@ Seeds are split into chunks of 64 for ``prange``. The CSR arrays are
 walked as ``int32`` copies when ids and offsets fit (built once per graph view through
 :meth:`~pyg_multisage.graph.HeteroCSR.cached`): half the cache footprint of
 the ``int64`` arrays, at the memory cost of the copies (half the relation's
-``int64`` CSR arrays more). The neighbor ids of a memory-mapped graph
-(:meth:`HeteroCSR.load(mmap=True) <pyg_multisage.graph.HeteroCSR.load>`) are
-walked in place: their pages stay file-backed and shared; only the offsets
-are copied (4 bytes per node: read on every hop, they are worth keeping in
-anonymous memory, which NumPy backs with huge pages; on a 50M-edge graph
-this made memory-mapped walks 1.08x faster, 0.74-0.78x -> 0.78-0.83x of the
-in-memory rate).
+``int64`` CSR arrays more). A memory-mapped graph
+(:meth:`HeteroCSR.load(mmap=True) <pyg_multisage.graph.HeteroCSR.load>`) is
+walked in place, offsets and ids: its pages stay file-backed, shared between
+processes (every Ray worker of a precompute maps the same pages) and, read
+into the page cache sequentially, mapped 2 MB at a time like NumPy's
+anonymous arrays (``benchmarks/scale.py``: memory-mapped and in-memory walks
+at the same rate on a 100M-edge graph).
 """
 
 from __future__ import annotations
@@ -405,9 +405,12 @@ def _walk_arrays(csr: HeteroCSR, src: str, dst: str) -> _WalkCSR:
     def build() -> _WalkCSR:
         fits = rel.num_edges < 2**31 - 1 and max(rel.num_dst, rel.num_src) < 2**31
         dtype = np.int32 if fits else np.int64
-        # The offsets (read on every hop, a few bytes per node) always in
-        # memory; the ids of a memory-mapped graph walked in place.
-        indptr = np.ascontiguousarray(rel.indptr, dtype=dtype)
+        # The arrays of a memory-mapped graph are walked in place: file
+        # pages, shared between processes and mapped 2 MB at a time.
+        if _mapped(rel.indptr):
+            indptr = rel.indptr
+        else:
+            indptr = np.ascontiguousarray(rel.indptr, dtype=dtype)
         if _mapped(rel.indices):
             indices = rel.indices
         else:
