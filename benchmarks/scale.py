@@ -15,7 +15,8 @@ Two measurements, each step in a fresh process watched from outside:
    polled every 20 ms by the parent) as a share of the saved graph's bytes,
    both whole and above the process's RssAnon once its imports are done
    and every kernel is compiled on a 300-edge graph (interpreter, torch,
-   numba, JIT code: a fixed cost of about 300-400 MB whatever the graph).
+   numba, JIT code: a fixed cost of about 190 MB whatever the graph; the
+   out-of-core path imports no torch_geometric).
 2. **Throughput**, memory-mapped vs in-memory (``load(mmap=False)``), seeds/s
    of ``pinsage_walk``, ``contextual_walk`` and ``ppr_topk`` (best of
    ``--repeat``, compilation excluded; per wall second and per CPU-second of
