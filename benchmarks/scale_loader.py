@@ -180,7 +180,13 @@ def main() -> None:
                 date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 machine=f"{os.cpu_count()} CPUs",
             )
-            graphs[name] = res
+            # the default synthetic size keeps its key; other sizes get their own
+            key = (
+                name
+                if name == "pinboard" or args.targets == 500_000
+                else (f"{name}_{args.targets}")
+            )
+            graphs[key] = res
             print(f"\n{name}: {res['edges']:,} edges, store {res['store_bytes']:,} B")
             print(f"{'loader':<18}{'memory b/s':>12}{'mmap b/s':>10}{'ratio':>7}")
             for r in res["rows"]:
