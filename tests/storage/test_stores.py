@@ -186,6 +186,12 @@ def test_feature_store_reads_rows_and_is_read_only(data, tmp_path):
     fs = MmapFeatureStore(tmp_path / "f")
     idx = torch.tensor([4, 0, 4])
     assert torch.equal(fs.get_tensor("pin", "x", index=idx), data["pin"].x[idx])
+    one_d = fs.get_tensor(group_name=PB, attr_name="w", index=torch.tensor([3, 1]))
+    assert torch.equal(one_d, torch.tensor([3, 1]))
+    sliced = fs.get_tensor("pin", "x", index=slice(2, 5))
+    assert torch.equal(sliced, data["pin"].x[2:5])
+    with pytest.raises(IndexError):
+        fs.get_tensor("pin", "x", index=torch.tensor([40]))
     assert torch.equal(
         fs.get_tensor(group_name=PB, attr_name="w", index=None), torch.arange(5)
     )
