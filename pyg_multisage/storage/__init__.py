@@ -57,26 +57,6 @@ from typing import Any
 
 from pyg_multisage.storage.builder import build_csr_from_shards, iter_shard
 
-# The PyG stores load on first use: building and loading graphs (the
-# out-of-core path, and every precompute worker) then never imports PyG.
-_STORES = (
-    "MmapFeatureStore",
-    "MmapGraphStore",
-    "ego_order_ptr",
-    "open_stores",
-    "save_data",
-    "save_features",
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _STORES:
-        from pyg_multisage.storage import stores
-
-        return getattr(stores, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "MmapFeatureStore",
     "MmapGraphStore",
@@ -87,3 +67,13 @@ __all__ = [
     "save_data",
     "save_features",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The PyG stores load on first use: building and loading graphs (the
+    # out-of-core path, and every precompute worker) then never imports PyG.
+    if name in __all__:
+        from pyg_multisage.storage import stores
+
+        return getattr(stores, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
