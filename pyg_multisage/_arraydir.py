@@ -91,7 +91,7 @@ def reload_page_cache(path: str | os.PathLike) -> None:
     A file filled by scattered writes through a memory map (the streaming
     CSR builder's ``indices``) sits in the page cache as single 4 KB pages;
     read back sequentially it comes in large folios, which the kernel maps
-    with 2 MB entries (ext4 and xfs on Linux 6.x): random reads of a
+    with 2 MB entries (measured on ext4, Linux 6.18): random reads of a
     memory-mapped graph then miss the TLB as rarely as an in-memory array
     backed by transparent huge pages (``benchmarks/scale.py`` reports the
     mapped share as ``FilePmdMapped``). :func:`write_manifest`'s digest is

@@ -53,8 +53,10 @@ the ``int64`` arrays, at the memory cost of the copies (half the relation's
 walked in place, offsets and ids: its pages stay file-backed, shared between
 processes (every Ray worker of a precompute maps the same pages) and, read
 into the page cache sequentially, mapped 2 MB at a time like NumPy's
-anonymous arrays (``benchmarks/scale.py``: memory-mapped and in-memory walks
-at the same rate on a 100M-edge graph).
+anonymous arrays (``benchmarks/scale.py``: memory-mapped walks at 0.81-0.88
+of the in-memory rate on 50M- and 100M-edge graphs; int32 copies of the
+offsets gave 0.91-1.02 at 5% of the graph's bytes more anonymous memory per
+process).
 """
 
 from __future__ import annotations
@@ -397,8 +399,8 @@ def _mapped(arr: np.ndarray) -> bool:
 def _walk_arrays(csr: HeteroCSR, src: str, dst: str) -> _WalkCSR:
     """The :class:`_WalkCSR` of the relation ``src -> dst`` (checked by
     :func:`_check_graph`) as the kernel walks it: ``int32`` copies of
-    ``indptr`` and ``indices`` when ids and offsets fit (the ``indices`` of
-    a memory-mapped relation as they are, in place), ``cumw`` the per-row
+    ``indptr`` and ``indices`` when ids and offsets fit (the arrays of a
+    memory-mapped relation as they are, in place), ``cumw`` the per-row
     running weight sums (empty when unweighted). Built once per view."""
     rel: CSR = csr.relation(src, dst)
 
