@@ -49,8 +49,21 @@ import numpy as np
 from pyg_multisage.datasets.dblp import find_dblp_raw
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-PEERS = SHARED / "peers"
+
+
+def peers_dir() -> Path:
+    """``$PYG_MULTISAGE_PEERS``, else ``../shared/peers`` of the checkout (or
+    of its parent, for a git worktree one level deeper)."""
+    env = os.environ.get("PYG_MULTISAGE_PEERS")
+    if env:
+        return Path(env)
+    for up in (ROOT.parent, ROOT.parent.parent):
+        if (up / "shared" / "peers").is_dir():
+            return up / "shared" / "peers"
+    return ROOT.parent / "shared" / "peers"
+
+
+PEERS = peers_dir()
 DGL_SETUP = PEERS / "dgl" / "setup.sh"
 DGL_BENCH = PEERS / "dgl" / "pinsage_bench.py"
 RESULTS = ROOT / "benchmarks" / "results" / "samplers.json"

@@ -71,21 +71,6 @@ RESULTS = ROOT / "benchmarks" / "results"
 PPR_K = 50
 
 
-def _peers_dir() -> Path:
-    """``../shared/peers`` of the checkout (or of its parent, for a git
-    worktree one level deeper), or ``$PYG_MULTISAGE_PEERS``."""
-    env = os.environ.get("PYG_MULTISAGE_PEERS")
-    if env:
-        return Path(env)
-    for up in (ROOT.parent, ROOT.parent.parent):
-        if (up / "shared" / "peers").is_dir():
-            return up / "shared" / "peers"
-    return ROOT.parent / "shared" / "peers"
-
-
-samplers_mod.PEERS = _peers_dir()
-samplers_mod.DGL_SETUP = samplers_mod.PEERS / "dgl" / "setup.sh"
-samplers_mod.DGL_BENCH = samplers_mod.PEERS / "dgl" / "pinsage_bench.py"
 ALPHA = 0.15
 
 
