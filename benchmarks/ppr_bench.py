@@ -46,8 +46,10 @@ from pyg_multisage.datasets.dblp import find_dblp_raw
 from pyg_multisage.graph import HeteroCSR
 from pyg_multisage.sampling.ppr import _offsets, _ppr_topk
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from samplers import peers_dir  # noqa: E402  (one lookup of ../shared/peers)
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 ALPHA = 0.15
 K_DEFAULT = 50
 #: Repeat a measurement until its runs add up to this many seconds (at most
@@ -61,7 +63,7 @@ def pinboard_graph() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "pinboard.npz"
         subprocess.run(
-            [sys.executable, str(SHARED / "peers" / "make_pinboard.py"), str(out)],
+            [sys.executable, str(peers_dir() / "make_pinboard.py"), str(out)],
             check=True,
             capture_output=True,
         )
