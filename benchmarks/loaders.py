@@ -73,6 +73,9 @@ from pyg_multisage.sampler import ContextualWalkSampler, PPRSampler
 from pyg_multisage.sampler.utils import assemble
 from pyg_multisage.transforms import ContextualWalkNeighbors, PPRNeighbors
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peers import peers_dir  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DIM = 64
 
@@ -92,9 +95,7 @@ def dblp() -> HeteroData:
 def pinboard() -> HeteroData:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "pinboard.npz"
-        default = ROOT.parent / "shared/peers"
-        peers = Path(os.environ.get("PYG_MULTISAGE_PEERS", default))
-        script = peers / "make_pinboard.py"
+        script = peers_dir() / "make_pinboard.py"
         if not script.is_file():
             sys.exit(f"{script} not found; set PYG_MULTISAGE_PEERS")
         subprocess.run(

@@ -47,7 +47,7 @@ from pyg_multisage.graph import HeteroCSR
 from pyg_multisage.sampling.ppr import _offsets, _ppr_topk
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from samplers import peers_dir  # noqa: E402  (one lookup of ../shared/peers)
+from _peers import peers_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ALPHA = 0.15

@@ -48,19 +48,10 @@ import numpy as np
 
 from pyg_multisage.datasets.dblp import find_dblp_raw
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peers import peers_dir  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def peers_dir() -> Path:
-    """``$PYG_MULTISAGE_PEERS``, else ``../shared/peers`` of the checkout (or
-    of its parent, for a git worktree one level deeper)."""
-    env = os.environ.get("PYG_MULTISAGE_PEERS")
-    if env:
-        return Path(env)
-    for up in (ROOT.parent, ROOT.parent.parent):
-        if (up / "shared" / "peers").is_dir():
-            return up / "shared" / "peers"
-    return ROOT.parent / "shared" / "peers"
 
 
 PEERS = peers_dir()

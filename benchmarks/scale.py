@@ -53,15 +53,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-# ../shared/peers next to the checkout (or next to the worktrees' folder)
-PEERS = next(
-    (
-        p / "shared" / "peers"
-        for p in (ROOT.parent, ROOT.parent.parent)
-        if (p / "shared" / "peers").is_dir()
-    ),
-    ROOT.parent / "shared" / "peers",
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peers import peers_dir  # noqa: E402
+
+PEERS = peers_dir()
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
 SHARD = 5_000_000
 CFG_WALK = dict(num_walks=100, num_neighbors=10, seed=0)
