@@ -52,8 +52,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _peers import peers_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
 PEERS = peers_dir()
 DGL_SETUP = PEERS / "dgl" / "setup.sh"
 DGL_BENCH = PEERS / "dgl" / "pinsage_bench.py"

@@ -69,15 +69,15 @@ def _status() -> dict[str, int]:
     file-backed RSS, and how much of each is mapped with 2 MB entries
     (``AnonHugePages``, ``FilePmdMapped``: fewer TLB misses)."""
     out = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        k, _, v = line.partition(":")
-        if k in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
-            out[k] = int(v.split()[0]) * 1024
-    rollup = Path("/proc/self/smaps_rollup")
-    for line in rollup.read_text().splitlines() if rollup.exists() else []:
-        k, _, v = line.partition(":")
-        if k in ("AnonHugePages", "FilePmdMapped"):
-            out[k] = int(v.split()[0]) * 1024
+    for name, keys in (
+        ("status", ("VmHWM", "VmRSS", "RssAnon", "RssFile")),
+        ("smaps_rollup", ("AnonHugePages", "FilePmdMapped")),
+    ):
+        path = Path("/proc/self") / name
+        for line in path.read_text().splitlines() if path.exists() else []:
+            k, _, v = line.partition(":")
+            if k in keys:
+                out[k] = int(v.split()[0]) * 1024
     return out
 
 

@@ -181,11 +181,8 @@ def main() -> None:
                 machine=f"{os.cpu_count()} CPUs",
             )
             # the default synthetic size keeps its key; other sizes get their own
-            key = (
-                name
-                if name == "pinboard" or args.targets == 500_000
-                else (f"{name}_{args.targets}")
-            )
+            default = name == "pinboard" or args.targets == 500_000
+            key = name if default else f"{name}_{args.targets}"
             graphs[key] = res
             print(f"\n{name}: {res['edges']:,} edges, store {res['store_bytes']:,} B")
             print(f"{'loader':<18}{'memory b/s':>12}{'mmap b/s':>10}{'ratio':>7}")

@@ -407,16 +407,13 @@ def _walk_arrays(csr: HeteroCSR, src: str, dst: str) -> _WalkCSR:
     def build() -> _WalkCSR:
         fits = rel.num_edges < 2**31 - 1 and max(rel.num_dst, rel.num_src) < 2**31
         dtype = np.int32 if fits else np.int64
-        # The arrays of a memory-mapped graph are walked in place: file
-        # pages, shared between processes and mapped 2 MB at a time.
-        if _mapped(rel.indptr):
-            indptr = rel.indptr
-        else:
-            indptr = np.ascontiguousarray(rel.indptr, dtype=dtype)
-        if _mapped(rel.indices):
-            indices = rel.indices
-        else:
-            indices = np.ascontiguousarray(rel.indices, dtype=dtype)
+
+        def walked(arr: np.ndarray) -> np.ndarray:
+            # a memory-mapped array is walked in place: file pages, shared
+            # between processes and mapped 2 MB at a time
+            return arr if _mapped(arr) else np.ascontiguousarray(arr, dtype=dtype)
+
+        indptr, indices = walked(rel.indptr), walked(rel.indices)
         if rel.weight is None:
             cumw = np.zeros(0, np.float64)
         else:
