@@ -199,9 +199,15 @@ def check_edge_index(
 
 
 def check_finite(x: Tensor, name: str) -> Tensor:
-    """Refuses a float tensor holding NaN or infinite values (one pass over
-    it), naming :obj:`name` and the first bad row; other dtypes pass."""
+    """Refuses a float tensor holding NaN or infinite values, naming
+    :obj:`name` and the first bad row; other dtypes pass.
+
+    One summing pass decides (a NaN or infinity makes the sum non-finite);
+    only a non-finite sum, which finite values can also give by overflowing,
+    is checked element by element."""
     if x.is_floating_point() or x.is_complex():
+        if x.numel() == 0 or bool(torch.isfinite(x.sum())):
+            return x
         finite = torch.isfinite(x)
         if not bool(finite.all()):
             where = ""

@@ -201,3 +201,42 @@ def test_default_embedder_does_not_start_collapsed():
     assert old > 0.8 and new < 0.5
     with pytest.raises(ValueError, match="proj_layers"):
         make_conv(proj_layers=0)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("train", [False, True])
+def test_cls_output_equals_full_encoder_forward_and_gradients(num_layers, train):
+    # The last layer runs for the CLS query only; the reference runs the
+    # whole torch.nn.TransformerEncoder and reads its CLS row.
+    conv = make_conv(num_layers=num_layers, dropout=0.0).train(train)
+    x, ei, ew = graph()
+    seq, mask = conv.tokens(x, ei, ew)
+    seq = (seq + 0.3 * torch.randn_like(seq)).detach().requires_grad_()
+    ref = conv.encoder(seq, src_key_padding_mask=mask)[:, 0]
+    out = conv.cls_output(seq, mask)
+    assert torch.allclose(out, ref, atol=1e-6)
+    weight = torch.randn_like(ref)
+    ref_grads = torch.autograd.grad(
+        (ref * weight).sum(), [seq, *conv.parameters()], allow_unused=True
+    )
+    grads = torch.autograd.grad(
+        (out * weight).sum(), [seq, *conv.parameters()], allow_unused=True
+    )
+    for a, b in zip(ref_grads, grads, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_cls_output_applies_dropout_in_training_only():
+    conv = make_conv(dropout=0.5)
+    x, ei, ew = graph()
+    with torch.no_grad():
+        seq, mask = conv.tokens(x, ei, ew)
+        conv.eval()
+        ref = conv.encoder(seq, src_key_padding_mask=mask)[:, 0]
+        assert torch.allclose(conv.cls_output(seq, mask), ref, atol=1e-6)
+        conv.train()
+        torch.manual_seed(3)
+        a = conv.cls_output(seq, mask)
+        assert not torch.allclose(a, ref, atol=1e-3)
