@@ -48,7 +48,11 @@ runs at a time in separate processes. Writes
 ``benchmarks/results/dblp_comparison.json`` (``{model: {metric: {"mean": ...,
 "std": ...}}}`` plus ``_meta``: settings, sweep, best epochs, seconds), a CSV,
 a bar chart and the validation learning curves
-(``dblp_comparison_curves.png``, one line per model).
+(``dblp_comparison_curves.png``, one line per model). ``--update`` adds the
+rows of ``--models`` to an existing table made with the same shared
+settings (budget, batch, negatives, seeds, sweep grid; refused otherwise,
+before any training) and keeps its other rows: one model joins a finished
+comparison without the others being trained again.
 """
 
 from __future__ import annotations
@@ -457,6 +461,13 @@ def main(argv: list[str] | None = None) -> dict:
         "on the validation pairs, docs/comparison.rst)",
     )
     ap.add_argument("--no-aggregate", action="store_true", help="only run")
+    ap.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the rows of models not in --models from the existing "
+        "<out>/<name>.json (made with the same shared settings) and add or "
+        "replace those of --models",
+    )
     args = ap.parse_args(argv)
     for name in ("jobs", "batch_size", "patience", "evals_per_epoch"):
         if getattr(args, name) < 1:
@@ -491,6 +502,15 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error("--steps needs --eval-every (the validation interval)")
     Path(args.cache).mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
+    earlier = Path(args.out) / f"{args.name}.json"
+    earlier = earlier if args.update and earlier.is_file() else None
+    if earlier is not None:  # refused before any work
+        differ = settings_differ(earlier, shared_settings(args, base.eval_split))
+        if differ:
+            ap.error(
+                f"--update: {earlier} was made with other settings "
+                f"({', '.join(differ)}); run without --update or with its settings"
+            )
     task = ex.load_task(base)  # processes the raw files once, before any worker
 
     chosen = sweep(base, args, args.jobs, threads)
@@ -538,23 +558,10 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seconds = {m: [r["seconds"] for r in recs] for m, recs in per_model.items()}
+    shared = shared_settings(args, base.eval_split)
     meta = {
-        "budget": {"epochs": args.epochs, "steps": args.steps},
-        "evals_per_epoch": args.evals_per_epoch,
-        "patience": args.patience,
-        "batch_size": args.batch_size,
-        "negatives": args.negatives,
-        "feature_skip": args.feature_skip,
-        "hard_negatives": args.hard_negatives,
-        "lambda_feat (omnisage rows)": args.lambda_feat,
-        "seeds": args.seeds,
-        "sweep": {
-            "lr": args.sweep_lr,
-            "temperature": args.sweep_temperature,
-            "budget_fraction": args.sweep_budget,
-            "seed": args.sweep_seed,
-            "chosen": chosen,
-        },
+        **shared,
+        "sweep": {**shared["sweep"], "chosen": chosen},
         "best_epoch": {
             m: [r["best_epoch"] for r in recs] for m, recs in per_model.items()
         },
@@ -568,12 +575,18 @@ def main(argv: list[str] | None = None) -> dict:
         "wall_seconds_this_call": time.perf_counter() - t_start,
         "jobs": args.jobs,
         "threads_per_job": threads,
-        "split": base.eval_split,
         "references": {
             "raw features": "cosine of the L2-normalized input features",
             "Pixie (walk counts)": {"walks_per_context": pixie, "seed": "run seed"},
         },
     }
+    curves = per_model
+    if earlier is not None:
+        results, meta = merge_earlier(earlier, results, meta, args.models)
+        curves = {
+            m: [{"val_curve": c} for c in meta["val_curves"][m]]
+            for m in meta["val_curves"]
+        }
     tmp = out / f"{args.name}.json.tmp"
     tmp.write_text(json.dumps({**results, "_meta": meta}, indent=2))
     tmp.replace(out / f"{args.name}.json")
@@ -589,15 +602,80 @@ def main(argv: list[str] | None = None) -> dict:
     write_csv(results, out / f"{args.name}.csv")
     try:
         plot(results, out / f"{args.name}.png")
-        plot_curves(per_model, out / f"{args.name}_curves.png")
+        plot_curves(curves, out / f"{args.name}_curves.png")
         docs_static = ROOT / "docs" / "_static"
         if docs_static.is_dir() and out.resolve() == RESULTS.resolve():
             plot(results, docs_static / f"{args.name}.png")
-            plot_curves(per_model, docs_static / f"{args.name}_curves.png")
+            plot_curves(curves, docs_static / f"{args.name}_curves.png")
     except ImportError:
         print("matplotlib missing: no plot (pip install 'pyg_multisage[plot]')")
     print_targets(results)
     return results
+
+
+#: ``_meta`` entries holding one value per model.
+PER_MODEL = ("best_epoch", "stopped_early", "val_curves", "seconds_per_run")
+
+
+def shared_settings(args: argparse.Namespace, split: str) -> dict:
+    """The ``_meta`` settings that every row of one table shares: budget,
+    validation and stopping, batch, negatives, options, seeds, evaluation
+    split and the sweep grid."""
+    return {
+        "budget": {"epochs": args.epochs, "steps": args.steps},
+        "evals_per_epoch": args.evals_per_epoch,
+        "patience": args.patience,
+        "batch_size": args.batch_size,
+        "negatives": args.negatives,
+        "feature_skip": args.feature_skip,
+        "hard_negatives": args.hard_negatives,
+        "lambda_feat (omnisage rows)": args.lambda_feat,
+        "seeds": args.seeds,
+        "split": split,
+        "sweep": {
+            "lr": args.sweep_lr,
+            "temperature": args.sweep_temperature,
+            "budget_fraction": args.sweep_budget,
+            "seed": args.sweep_seed,
+        },
+    }
+
+
+def settings_differ(path: Path, shared: dict) -> list[str]:
+    """The names of the :func:`shared_settings` in which the table at
+    :obj:`path` differs from :obj:`shared` (``sweep <key>`` for the grid)."""
+    old = json.loads(path.read_text()).get("_meta", {})
+    differ = [k for k in shared if k != "sweep" and old.get(k) != shared[k]]
+    old_sweep = old.get("sweep", {})
+    return differ + [
+        f"sweep {k}" for k, v in shared["sweep"].items() if old_sweep.get(k) != v
+    ]
+
+
+def merge_earlier(
+    path: Path, results: dict, meta: dict, models: list[str]
+) -> tuple[dict, dict]:
+    """``(results, meta)`` with the rows of an earlier table at :obj:`path`
+    for the models not in :obj:`models` kept (with their sweep cells,
+    curves, best epochs and seconds) and those of :obj:`models` taken from
+    this call: a model added to a finished comparison without training the
+    others again. The caller checks first that the earlier table shares
+    the :func:`shared_settings` (:func:`settings_differ`)."""
+    earlier = json.loads(path.read_text())
+    old = earlier["_meta"]
+    kept = [m for m in MODELS if m in earlier and m not in models]
+    order = [m for m in MODELS if m in kept or m in results]
+    merged = {m: earlier[m] if m in kept else results[m] for m in order}
+    merged.update({m: results[m] for m in REFERENCES})
+    meta = {**meta, "sweep": {**meta["sweep"]}}
+    meta["sweep"]["chosen"] = {
+        m: (old["sweep"]["chosen"] if m in kept else meta["sweep"]["chosen"])[m]
+        for m in order
+    }
+    for key in PER_MODEL:
+        meta[key] = {m: (old[key] if m in kept else meta[key])[m] for m in order}
+    meta["rows_from_earlier_calls"] = kept
+    return merged, meta
 
 
 def print_targets(results: dict) -> None:

@@ -394,3 +394,28 @@ def test_dblp_comparison_sweeps_trains_and_aggregates(dblp_dir, tmp_path):
         for key, cell in got.items():
             assert cell["mean"] == pytest.approx((runs[0][key] + runs[1][key]) / 2)
     assert saved["Pixie (walk counts)"]["MRR"] == results[refs[1]]["MRR"]
+
+    # --update adds a model to the finished table and keeps the other rows.
+    merged = comparison.main(
+        [*argv, "--seeds", "0", "1", "--models", "gat", "--update"]
+    )
+    assert list(merged) == ["text", "pinsage", "gat", *refs]
+    again = json.loads((tmp_path / "out" / "cmp.json").read_text())
+    for name in ("text", "pinsage"):
+        assert again[name] == saved[name]
+        for key in ("best_epoch", "val_curves", "seconds_per_run"):
+            assert again["_meta"][key][name] == saved["_meta"][key][name]
+        assert (
+            again["_meta"]["sweep"]["chosen"][name]
+            == saved["_meta"]["sweep"]["chosen"][name]
+        )
+    assert again["gat"] == merged["gat"]
+    assert len(again["_meta"]["val_curves"]["gat"]) == 2
+    assert again["_meta"]["rows_from_earlier_calls"] == ["text", "pinsage"]
+    # Other shared settings: refused before any training or writing.
+    before = (tmp_path / "out" / "cmp.json").read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        comparison.main([*argv, "--seeds", "0", "--models", "han", "--update"])
+    assert exit_info.value.code == 2
+    assert (tmp_path / "out" / "cmp.json").read_bytes() == before
+    assert not list(cache.glob("*-han-*"))
