@@ -178,10 +178,12 @@ class RunConfig:
         target_relu (bool), act (str), combine (str), attention (str):
             MultiSage's layer options (:class:`~pyg_multisage.nn.MultiSageConv`).
             The defaults (no ReLU on the last target layer, the zero-centred
-            ``tanh`` for Eq. 7's sigmoid) were chosen on DBLP's *validation*
-            pairs: the literal equations keep every output non-negative with
-            a common offset and the cosines in a narrow band (the validation
-            numbers are in ``docs/comparison.rst``).
+            ``tanh`` for Eq. 7's sigmoid, Eq. 5's additive ``trans``
+            combination) were chosen on DBLP's *validation* pairs: the
+            literal equations keep every output non-negative with a common
+            offset and the cosines in a narrow band, and the venue mask of
+            ``mask`` gates the paper's own embedding by one of 20 venues
+            (the validation numbers are in ``docs/comparison.rst``).
         feature_skip (bool): Add a learned linear skip path from the raw
             target features to every model's output before the final
             normalization (:class:`~pyg_multisage.nn.models.FeatureSkip`),
@@ -239,7 +241,7 @@ class RunConfig:
     out_channels: int = 128
     heads: int = 4
     target_relu: bool = False
-    combine: str = "mask"
+    combine: str = "trans"
     act: str = "tanh"
     feature_skip: bool = False
     hard_negatives: int = 0
