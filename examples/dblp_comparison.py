@@ -38,8 +38,9 @@ Usage::
 Cost on a 2-core CPU (``docs/comparison.rst``): the six models of
 MultiSage's table plus ``omnisage (no graph)`` take about 114 minutes with
 ``--jobs 2`` at the default 4 epochs (52 at 2 epochs); ``omnisage`` with its
-PPR graph costs about 5× MultiSage-3 per step (about 3 more hours of CPU for
-its sweep and 3 seeds), so leave it out of ``--models`` on a small machine.
+PPR graph adds about 46 minutes (its sweep and 3 seeds; one of its runs
+costs about 1.4 MultiSage-3 runs), so leave it out of ``--models`` on a
+small machine or add it later with ``--update``.
 
 Resumable: each (model, seed, setting) run is a run folder under ``--cache``
 (an interrupted run continues from its last checkpoint) and a finished run's
@@ -92,7 +93,7 @@ MODELS = {
 #: Seconds per epoch relative to ``text`` (measured, 1 thread): the order in
 #: which parallel runs start.
 RELATIVE_COST = {
-    "omnisage": 14.0,
+    "omnisage": 4.8,
     "multisage-3": 3.4,
     "gat": 3.2,
     "han": 2.2,

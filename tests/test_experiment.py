@@ -117,6 +117,7 @@ def test_outputs_and_reload(tmp_path, task):
         ({"patience": 0}, "patience must be >= 1"),
         ({"patience": 2}, "patience needs validations"),
         ({"steps": None, "epochs": 1.0, "evals_per_epoch": 0}, "evals_per_epoch"),
+        ({"proj_layers": 0}, "proj_layers must be >= 1"),
     ],
 )
 def test_bad_config(kw, match):
@@ -368,3 +369,17 @@ def test_aggregate_mean_and_sample_std():
     assert got["MRR"]["mean"] == pytest.approx(0.2)
     assert got["MRR"]["std"] == pytest.approx(0.1414213562)  # sqrt(0.02)
     assert ex.aggregate(runs[:1])["MRR"] == {"mean": 0.1, "std": 0.0}
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_omnisage_rows_take_proj_layers(layers):
+    """The OmniSage rows build their token projections g_t with
+    ``RunConfig.proj_layers`` linear layers (ReLU between)."""
+    task = ex.load_task(_config("omnisage"))
+    model = ex.build_model(task, _config("omnisage", proj_layers=layers))
+    convs = [m for m in model.modules() if type(m).__name__ == "OmniSageConv"]
+    assert convs
+    for conv in convs:
+        for proj in conv.proj.values():
+            linears = [m for m in proj.modules() if isinstance(m, torch.nn.Linear)]
+            assert len(linears) == layers
