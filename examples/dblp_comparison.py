@@ -162,8 +162,8 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     partial = ex.partial_dir(run_dir)
     resume = partial.is_dir() and (partial / "config.json").is_file()
     if resume:
-        saved = json.loads((partial / "config.json").read_text())
-        resume = ex.config_key(ex.RunConfig(**saved)) == ex.config_key(config)
+        saved = ex.read_config(partial / "config.json")
+        resume = ex.config_key(saved) == ex.config_key(config)
     t0 = time.perf_counter()
     result = ex.run(config, resume=resume, overwrite=not resume)
     record = {

@@ -455,9 +455,9 @@ def _resume_config(args: argparse.Namespace) -> ex.RunConfig:
     if not cfg_file.is_file():
         ex.check_output_dir(args.resume, resume=True)  # raises the reason
     try:
-        config = ex.RunConfig(**json.loads(cfg_file.read_text()))
-    except (json.JSONDecodeError, TypeError) as err:
-        raise CLIError(f"{cfg_file}: not a run configuration ({err})") from None
+        config = ex.read_config(cfg_file)
+    except ValueError as err:
+        raise CLIError(str(err)) from None
     config.progress = not args.quiet
     return config
 

@@ -110,6 +110,7 @@ __all__ = [
     "hard_negative_curriculum",
     "run",
     "load_run",
+    "read_config",
     "check_output_dir",
     "partial_dir",
     "RunFolderError",
@@ -1027,6 +1028,28 @@ def run(
     )
 
 
+#: Settings added after runs were saved with the behaviour of another value:
+#: a saved config without the field gets the value its run was trained with
+#: (the default :obj:`RunConfig` now has may differ).
+SAVED_BEFORE: dict[str, Any] = {"proj_layers": 1}
+
+
+def read_config(path: str | os.PathLike) -> RunConfig:
+    """The :class:`RunConfig` saved as JSON at :obj:`path` (a run folder's
+    ``config.json``); fields that configs saved before them lack take
+    :data:`SAVED_BEFORE`'s values, so an older run rebuilds as it trained.
+
+    Raises:
+        ValueError: the file is not a run configuration.
+    """
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text())
+        return RunConfig(**{**SAVED_BEFORE, **values})
+    except (TypeError, ValueError) as err:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{path}: not a run configuration ({err})") from None
+
+
 def load_run(
     run_dir: str | os.PathLike, progress: bool = False
 ) -> tuple[RunConfig, Task, nn.Module, SeedBatcher]:
@@ -1048,10 +1071,7 @@ def load_run(
                 f"with 'pyg-multisage train --resume {run_dir}'"
             )
         raise FileNotFoundError(f"{run_dir} holds no config.json: not a training run")
-    try:
-        config = RunConfig(**json.loads(cfg_file.read_text()))
-    except (json.JSONDecodeError, TypeError) as err:
-        raise ValueError(f"{cfg_file}: not a run configuration ({err})") from None
+    config = read_config(cfg_file)
     config.progress = progress
     # A run that validated reports (and restores) its best weights.
     best = run_dir / BEST_NAME

@@ -383,3 +383,30 @@ def test_omnisage_rows_take_proj_layers(layers):
         for proj in conv.proj.values():
             linears = [m for m in proj.modules() if isinstance(m, torch.nn.Linear)]
             assert len(linears) == layers
+
+
+def test_run_saved_before_proj_layers_reloads_as_trained(tmp_path, task):
+    """A run folder whose config.json predates ``proj_layers`` (linear token
+    projections, the behaviour then) rebuilds with one layer and its weights,
+    though today's default is two."""
+    out = tmp_path / "run"
+    result = ex.run(_config("omnisage", output_dir=str(out), proj_layers=1), task)
+    cfg_file = out / "config.json"
+    saved = json.loads(cfg_file.read_text())
+    del saved["proj_layers"]
+    cfg_file.write_text(json.dumps(saved))
+    assert ex.RunConfig().proj_layers == 2
+    config, task2, model, batcher = ex.load_run(out)
+    assert config.proj_layers == 1
+    emb = ex.embed_all(model, batcher, task2.data[task2.target].num_nodes)
+    torch.testing.assert_close(emb, result.embeddings)
+
+
+def test_read_config_names_the_file(tmp_path):
+    bad = tmp_path / "config.json"
+    bad.write_text(json.dumps({"model": "text", "no_such_setting": 1}))
+    with pytest.raises(ValueError, match="config.json: not a run configuration"):
+        ex.read_config(bad)
+    bad.write_text("{")
+    with pytest.raises(ValueError, match="config.json: not a run configuration"):
+        ex.read_config(bad)
