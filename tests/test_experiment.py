@@ -372,10 +372,9 @@ def test_aggregate_mean_and_sample_std():
 
 
 @pytest.mark.parametrize("layers", [1, 2])
-def test_omnisage_rows_take_proj_layers(layers):
+def test_omnisage_rows_take_proj_layers(layers, task):
     """The OmniSage rows build their token projections g_t with
     ``RunConfig.proj_layers`` linear layers (ReLU between)."""
-    task = ex.load_task(_config("omnisage"))
     model = ex.build_model(task, _config("omnisage", proj_layers=layers))
     convs = [m for m in model.modules() if type(m).__name__ == "OmniSageConv"]
     assert convs
