@@ -76,6 +76,8 @@ PAPER_OMNISAGE: dict[str, Any] = {
     # A.2.5 Table 12 measures 1K and 10K random negatives.
     "loss": "softmax",
     "num_negatives": 1000,
+    # §3.2: the CLS output of the transformer, no gate on its update.
+    "update_gate": False,
 }
 
 #: Preset name -> model name (or ``"*"``: any other model) -> overrides.

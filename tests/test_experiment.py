@@ -384,19 +384,36 @@ def test_omnisage_rows_take_proj_layers(layers, task):
             assert len(linears) == layers
 
 
+def test_omnisage_row_gates_the_update_and_the_no_graph_row_does_not(task):
+    """``RunConfig.update_gate`` gives the OmniSage row's embedder its
+    zero-initialized gate; the no-graph row (no neighbor slots) never has
+    one."""
+    gated = ex.build_model(task, _config("omnisage"))
+    plain = ex.build_model(task, _config("omnisage", update_gate=False))
+    nograph = ex.build_model(task, _config("omnisage-nograph", update_gate=True))
+
+    def gates(model):
+        return [n for n, _ in model.named_parameters() if n.endswith("update_gate")]
+
+    assert len(gates(gated)) == 1
+    assert gates(plain) == [] and gates(nograph) == []
+
+
 def test_run_saved_before_proj_layers_reloads_as_trained(tmp_path, task):
-    """A run folder whose config.json predates ``proj_layers`` (linear token
-    projections, the behaviour then) rebuilds with one layer and its weights,
-    though today's default is two."""
+    """A run folder whose config.json predates ``proj_layers`` and
+    ``update_gate`` (linear token projections, no gate: the behaviour then)
+    rebuilds with one layer, no gate and its weights, though today's
+    defaults are two layers and a gate."""
     out = tmp_path / "run"
-    result = ex.run(_config("omnisage", output_dir=str(out), proj_layers=1), task)
+    cfg = _config("omnisage", output_dir=str(out), proj_layers=1, update_gate=False)
+    result = ex.run(cfg, task)
     cfg_file = out / "config.json"
     saved = json.loads(cfg_file.read_text())
-    del saved["proj_layers"]
+    del saved["proj_layers"], saved["update_gate"]
     cfg_file.write_text(json.dumps(saved))
-    assert ex.RunConfig().proj_layers == 2
+    assert ex.RunConfig().proj_layers == 2 and ex.RunConfig().update_gate
     config, task2, model, batcher = ex.load_run(out)
-    assert config.proj_layers == 1
+    assert config.proj_layers == 1 and not config.update_gate
     emb = ex.embed_all(model, batcher, task2.data[task2.target].num_nodes)
     torch.testing.assert_close(emb, result.embeddings)
 

@@ -240,3 +240,58 @@ def test_cls_output_applies_dropout_in_training_only():
         torch.manual_seed(3)
         a = conv.cls_output(seq, mask)
         assert not torch.allclose(a, ref, atol=1e-3)
+
+
+def test_update_gate_starts_at_the_ego_alone_and_opens_to_the_ungated_layer():
+    """With ``update_gate`` the CLS row's attention update is scaled by a
+    per-channel gate that starts at zero: at initialization the embedding
+    is ``head(x + FFN(norm2(x)))`` of the CLS input ``x = c + g(x_u)``
+    (computed here by hand), whatever the neighbors; with the gate at one it
+    is the ungated layer's output with the same weights."""
+    gated = make_conv(update_gate=True).eval()
+    x, ei, ew = graph()
+    assert torch.equal(gated.update_gate, torch.zeros(16))
+    layer = gated.encoder.layers[0]
+    with torch.no_grad():
+        cls_in = gated.cls + gated.proj["pin"](x["pin"])
+        ref = cls_in + layer.linear2(torch.relu(layer.linear1(layer.norm2(cls_in))))
+        ref = torch.nn.functional.normalize(gated.head(ref), dim=-1)
+        out = gated(x, ei, ew)
+        empty = {et: torch.empty(2, 0, dtype=torch.long) for et in ei}
+        alone = gated(x, empty)
+    assert torch.allclose(out, ref, atol=1e-6)
+    assert torch.allclose(alone, out, atol=1e-6)
+
+    ungated = make_conv().eval()
+    state = {k: v for k, v in gated.state_dict().items() if k != "update_gate"}
+    ungated.load_state_dict(state)
+    with torch.no_grad():
+        gated.update_gate.fill_(1.0)
+        assert torch.allclose(gated(x, ei, ew), ungated(x, ei, ew), atol=1e-6)
+        # Half open: the update enters at half its size.
+        gated.update_gate.fill_(0.5)
+        half = gated(x, ei, ew)
+    assert not torch.allclose(half, ungated(x, ei, ew), atol=1e-4)
+    assert not torch.allclose(half, out, atol=1e-4)
+
+
+def test_update_gate_learns_to_open():
+    """At zero the gate still gets a gradient (through the update it
+    scales), so one optimizer step opens it and the neighbors then reach
+    the embedding; the attention weights get theirs from that step on."""
+    conv = make_conv(update_gate=True)
+    x, ei, ew = graph()
+    target = torch.randn(6, 8)
+    loss = ((conv(x, ei, ew) - target) ** 2).sum()
+    loss.backward()
+    assert conv.update_gate.grad.abs().sum() > 0
+    assert conv.encoder.layers[0].self_attn.in_proj_weight.grad.abs().sum() == 0
+    opt = torch.optim.SGD(conv.parameters(), lr=0.1)
+    opt.step()
+    opt.zero_grad()
+    assert conv.update_gate.abs().sum() > 0
+    ((conv(x, ei, ew) - target) ** 2).sum().backward()
+    assert conv.encoder.layers[0].self_attn.in_proj_weight.grad.abs().sum() > 0
+    # A gated embedder without the gate's key in its checkpoint is an error.
+    with pytest.raises(RuntimeError, match="update_gate"):
+        make_conv(update_gate=True).load_state_dict(make_conv().state_dict())
