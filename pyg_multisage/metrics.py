@@ -97,6 +97,10 @@ def retrieval_metrics(
       mean per-pair Jaccard index. The default :math:`K = 100` is read off
       MultiSage's Table 2, where INT + UNI :math:`\approx 198 \approx 2K`.
       :math:`K` is capped by the number of pool rows left after exclusion.
+      With :obj:`topk_overlap_k` ``0`` they are ``nan`` and only the
+      queries are scored against the pool: about a sixth of the work, for a
+      validation pass that reads ``MRR`` and ``REC@K`` alone (their values
+      are the same).
 
     Args:
         query (torch.Tensor): Query embeddings :math:`[B, d]`.
@@ -109,8 +113,8 @@ def retrieval_metrics(
         ks (Sequence[int], optional): Cut-offs of ``REC@K``.
             (default: :obj:`(1, 10)`)
         mrr_scale (float, optional): :math:`M_s`. (default: :obj:`10.0`)
-        topk_overlap_k (int, optional): :math:`K` of the overlap metrics.
-            (default: :obj:`100`)
+        topk_overlap_k (int, optional): :math:`K` of the overlap metrics;
+            ``0`` skips them. (default: :obj:`100`)
         tie_tol (float, optional): Cosine scores within this tolerance of the
             positive's count as ties (absorbs float rounding between
             kernels). (default: :obj:`1e-6`)
@@ -129,7 +133,7 @@ def retrieval_metrics(
         raise ValueError("ks must not be empty")
     if not (isinstance(mrr_scale, (int, float)) and mrr_scale > 0):
         raise ValueError(f"mrr_scale must be a positive number, got {mrr_scale}")
-    k_top = check_int(topk_overlap_k, "topk_overlap_k", 1)
+    k_top = check_int(topk_overlap_k, "topk_overlap_k", 0)
     qc, pc = (
         check_int(query_chunk_size, "query_chunk_size", 1),
         check_int(pool_chunk_size, "pool_chunk_size", 1),
@@ -152,15 +156,14 @@ def retrieval_metrics(
         end = min(start + qc, b)
         m = end - start
         rows = torch.arange(m, device=pool.device)
-        x = torch.cat([qn[start:end], pn[start:end]])  # queries, then positives
+        # Queries, then positives (their top-K only).
+        x = torch.cat([qn[start:end], pn[start:end]]) if k_top > 0 else qn[start:end]
         thr = s_pos[start:end].unsqueeze(1) - tie_tol
         count = torch.zeros(m, dtype=torch.int64, device=pool.device)
         best = None
         for p0 in range(0, n, pc):
             p1 = min(p0 + pc, n)
-            s = x @ pool_n[p0:p1].t()  # [2m, chunk]
-            idx = torch.arange(p0, p1, device=pool.device)
-            keys = _sort_keys(s, idx)
+            s = x @ pool_n[p0:p1].t()  # [2m or m, chunk]
             # Exclusions: positive's and query's own rows for the ranking and
             # the query's top-K; positive's own row for the positive's top-K.
             sq = s[:m]
@@ -173,6 +176,7 @@ def retrieval_metrics(
                 hit[rows[ok], loc[ok]] = True
             count += ((sq >= thr) & ~hit).sum(1)
             if k_top > 0:
+                keys = _sort_keys(s, torch.arange(p0, p1, device=pool.device))
                 for ix, off in ((qry_idx, 0), (pos_idx, m)):
                     if ix is None:
                         continue

@@ -172,6 +172,48 @@ def test_recall_at_k_matches_reference_with_ties():
     assert single == 0.0
 
 
+@pytest.mark.parametrize("with_index", [True, False])
+def test_without_overlap_the_ranking_metrics_stay_and_overlap_is_nan(with_index):
+    """``topk_overlap_k=0`` (validation passes) scores the queries only:
+    ``MRR``, ``REC@K`` and the distances equal the reference's, with ties
+    (duplicated pool rows) included; ``INT``/``UNI``/``JAC`` are ``nan``."""
+    gen = torch.Generator().manual_seed(3)
+    pool = torch.randn(30, 4, generator=gen)
+    pool[10:15] = pool[0]  # ties with row 0
+    qi = torch.randint(0, 30, (11,), generator=gen)
+    pi = torch.randint(0, 30, (11,), generator=gen)
+    pi[:3] = 0
+    query, positive = pool[qi] + 0.5 * torch.randn(11, 4, generator=gen), pool[pi]
+    kw = dict(positive_index=pi, query_index=qi) if with_index else {}
+    got = retrieval_metrics(
+        query,
+        positive,
+        pool,
+        ks=(1, 5),
+        mrr_scale=3,
+        topk_overlap_k=0,
+        query_chunk_size=4,
+        pool_chunk_size=9,
+        **kw,
+    )
+    ref, _ = ref_metrics(
+        query.numpy(),
+        positive.numpy(),
+        pool.numpy(),
+        pi.numpy() if with_index else None,
+        qi.numpy() if with_index else None,
+        (1, 5),
+        3,
+        4,
+    )
+    for key in ("INT", "UNI", "JAC"):
+        assert math.isnan(got.pop(key))
+        ref.pop(key)
+    _assert_close(got, ref)
+    with pytest.raises(ValueError, match="topk_overlap_k"):
+        retrieval_metrics(query, positive, pool, topk_overlap_k=-1)
+
+
 def test_metrics_bad_input():
     x = torch.randn(4, 3)
     with pytest.raises(ValueError, match="positive"):
