@@ -62,7 +62,10 @@ import argparse
 import json
 import math
 import os
+import shlex
 import statistics
+import subprocess
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -581,6 +584,15 @@ def main(argv: list[str] | None = None) -> dict:
             "Pixie (walk counts)": {"walks_per_context": pixie, "seed": "run seed"},
         },
     }
+    meta["protocol_call"] = [
+        {
+            "command": "python examples/dblp_comparison.py "
+            + shlex.join(sys.argv[1:] if argv is None else argv),
+            "code": code_version(),
+            "models": list(args.models),
+            "wall_seconds": meta["wall_seconds_this_call"],
+        }
+    ]
     curves = per_model
     if earlier is not None:
         results, meta = merge_earlier(earlier, results, meta, args.models)
@@ -676,7 +688,32 @@ def merge_earlier(
     for key in PER_MODEL:
         meta[key] = {m: (old[key] if m in kept else meta[key])[m] for m in order}
     meta["rows_from_earlier_calls"] = kept
+    # The calls that made the table, oldest first (each row was read once).
+    meta["protocol_call"] = [*old.get("protocol_call", []), *meta["protocol_call"]]
     return merged, meta
+
+
+def code_version() -> str | None:
+    """The git commit of this checkout (``+changes`` when tracked files
+    differ from it), or :obj:`None` outside a git checkout."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
 
 
 def print_targets(results: dict) -> None:

@@ -412,6 +412,11 @@ def test_dblp_comparison_sweeps_trains_and_aggregates(dblp_dir, tmp_path):
     assert again["gat"] == merged["gat"]
     assert len(again["_meta"]["val_curves"]["gat"]) == 2
     assert again["_meta"]["rows_from_earlier_calls"] == ["text", "pinsage"]
+    # Each call is recorded, the earlier ones kept.
+    calls = again["_meta"]["protocol_call"]
+    assert calls[:-1] == saved["_meta"]["protocol_call"] and len(calls) == 2
+    assert calls[-1]["models"] == ["gat"]
+    assert calls[-1]["command"].endswith("--models gat --update")
     # Other shared settings: refused before any training or writing.
     before = (tmp_path / "out" / "cmp.json").read_bytes()
     with pytest.raises(SystemExit) as exit_info:
