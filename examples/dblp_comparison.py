@@ -38,9 +38,11 @@ Usage::
 Cost on a 2-core CPU (``docs/comparison.rst``): the six models of
 MultiSage's table plus ``omnisage (no graph)`` take about 114 minutes with
 ``--jobs 2`` at the default 4 epochs (52 at 2 epochs); ``omnisage`` with its
-PPR graph adds about 46 minutes (its sweep and 3 seeds; one of its runs
-costs about 1.4 MultiSage-3 runs), so leave it out of ``--models`` on a
-small machine or add it later with ``--update``.
+PPR graph adds 32–46 minutes (its sweep and 3 seeds; one of its runs
+costs about 1.2 MultiSage-3 runs), so leave it out of ``--models`` on a
+small machine or add it later with ``--update``. Those times were measured
+before validation passes skipped the top-100 overlap metrics (about 2 s
+instead of 18 s each on one loaded core, 8 per run).
 
 Resumable: each (model, seed, setting) run is a run folder under ``--cache``
 (an interrupted run continues from its last checkpoint) and a finished run's
