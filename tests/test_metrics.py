@@ -66,24 +66,21 @@ def _assert_close(got, ref):
         assert got[key] == pytest.approx(ref[key], abs=1e-6), key
 
 
+@pytest.mark.parametrize("overlap_k", [6, 0])
 @pytest.mark.parametrize("with_index", [True, False])
-def test_retrieval_metrics_match_reference(with_index):
+def test_retrieval_metrics_match_reference(with_index, overlap_k):
+    """Against the NumPy reference; ``topk_overlap_k=0`` (validation passes)
+    leaves the ranking metrics and distances as they are and makes
+    ``INT``/``UNI``/``JAC`` ``nan``."""
     gen = torch.Generator().manual_seed(0)
     pool = torch.randn(40, 5, generator=gen)
     qi = torch.randint(0, 40, (9,), generator=gen)
     pi = torch.randint(0, 40, (9,), generator=gen)
     query, positive = pool[qi], pool[pi] + 0.3 * torch.randn(9, 5, generator=gen)
     kw = dict(positive_index=pi, query_index=qi) if with_index else {}
+    kw.update(ks=(1, 3, 10), mrr_scale=4, topk_overlap_k=overlap_k)
     got = retrieval_metrics(
-        query,
-        positive,
-        pool,
-        ks=(1, 3, 10),
-        mrr_scale=4,
-        topk_overlap_k=6,
-        query_chunk_size=4,
-        pool_chunk_size=7,
-        **kw,
+        query, positive, pool, query_chunk_size=4, pool_chunk_size=7, **kw
     )
     ref, _ = ref_metrics(
         query.numpy(),
@@ -95,11 +92,15 @@ def test_retrieval_metrics_match_reference(with_index):
         4,
         6,
     )
+    if overlap_k == 0:
+        for key in ("INT", "UNI", "JAC"):
+            assert math.isnan(got[key])
+            ref[key] = got[key] = 0.0
     _assert_close(got, ref)
     # Chunking never changes the result.
-    whole = retrieval_metrics(
-        query, positive, pool, ks=(1, 3, 10), mrr_scale=4, topk_overlap_k=6, **kw
-    )
+    whole = retrieval_metrics(query, positive, pool, **kw)
+    if overlap_k == 0:
+        whole.update(INT=0.0, UNI=0.0, JAC=0.0)
     assert whole == pytest.approx(got, abs=1e-9)
 
 
@@ -111,16 +112,9 @@ def test_ties_rank_pessimistically_and_topk_prefers_lower_index():
     positive = np.stack([e[0], np.full(4, 0.5, np.float32)])
     pi, qi = np.array([0, 6]), np.array([4, 1])
     t = torch.from_numpy
-    got = retrieval_metrics(
-        t(query),
-        t(positive),
-        t(pool),
-        positive_index=t(pi),
-        query_index=t(qi),
-        ks=(1, 2, 3),
-        mrr_scale=1,
-        topk_overlap_k=2,
-    )
+    args = (t(query), t(positive), t(pool))
+    kw = dict(positive_index=t(pi), query_index=t(qi), ks=(1, 2, 3), mrr_scale=1)
+    got = retrieval_metrics(*args, **kw, topk_overlap_k=2)
     ref, ranks = ref_metrics(query, positive, pool, pi, qi, (1, 2, 3), 1, 2)
     _assert_close(got, ref)
     # Query 0 (row 4): positive row 0 excluded, own row excluded; row 5 ties
@@ -133,6 +127,11 @@ def test_ties_rank_pessimistically_and_topk_prefers_lower_index():
     # row 0 of the five rows tied at 0; its positive (row 6 excluded): rows 0
     # and 1 of six tied at 0.5. Each pair overlaps in 1 of a union of 3.
     assert (got["INT"], got["UNI"], got["JAC"]) == (1.0, 3.0, pytest.approx(1 / 3))
+    # Without the overlap metrics the ties rank the same.
+    ranking_only = retrieval_metrics(*args, **kw, topk_overlap_k=0)
+    for key in ("INT", "UNI", "JAC"):
+        assert math.isnan(ranking_only.pop(key))
+    assert ranking_only == {k: v for k, v in got.items() if k in ranking_only}
 
 
 def test_distance_metrics_sampled_and_exact():
@@ -172,48 +171,6 @@ def test_recall_at_k_matches_reference_with_ties():
     assert single == 0.0
 
 
-@pytest.mark.parametrize("with_index", [True, False])
-def test_without_overlap_the_ranking_metrics_stay_and_overlap_is_nan(with_index):
-    """``topk_overlap_k=0`` (validation passes) scores the queries only:
-    ``MRR``, ``REC@K`` and the distances equal the reference's, with ties
-    (duplicated pool rows) included; ``INT``/``UNI``/``JAC`` are ``nan``."""
-    gen = torch.Generator().manual_seed(3)
-    pool = torch.randn(30, 4, generator=gen)
-    pool[10:15] = pool[0]  # ties with row 0
-    qi = torch.randint(0, 30, (11,), generator=gen)
-    pi = torch.randint(0, 30, (11,), generator=gen)
-    pi[:3] = 0
-    query, positive = pool[qi] + 0.5 * torch.randn(11, 4, generator=gen), pool[pi]
-    kw = dict(positive_index=pi, query_index=qi) if with_index else {}
-    got = retrieval_metrics(
-        query,
-        positive,
-        pool,
-        ks=(1, 5),
-        mrr_scale=3,
-        topk_overlap_k=0,
-        query_chunk_size=4,
-        pool_chunk_size=9,
-        **kw,
-    )
-    ref, _ = ref_metrics(
-        query.numpy(),
-        positive.numpy(),
-        pool.numpy(),
-        pi.numpy() if with_index else None,
-        qi.numpy() if with_index else None,
-        (1, 5),
-        3,
-        4,
-    )
-    for key in ("INT", "UNI", "JAC"):
-        assert math.isnan(got.pop(key))
-        ref.pop(key)
-    _assert_close(got, ref)
-    with pytest.raises(ValueError, match="topk_overlap_k"):
-        retrieval_metrics(query, positive, pool, topk_overlap_k=-1)
-
-
 def test_metrics_bad_input():
     x = torch.randn(4, 3)
     with pytest.raises(ValueError, match="positive"):
@@ -228,6 +185,8 @@ def test_metrics_bad_input():
         retrieval_metrics(x, x, x, ks=(0,))
     with pytest.raises(ValueError, match="mrr_scale"):
         retrieval_metrics(x, x, x, mrr_scale=0)
+    with pytest.raises(ValueError, match="topk_overlap_k"):
+        retrieval_metrics(x, x, x, topk_overlap_k=-1)
     with pytest.raises(TypeError, match="query"):
         retrieval_metrics(x.long(), x, x)
     with pytest.raises(ValueError, match="k must"):
