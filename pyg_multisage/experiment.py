@@ -219,12 +219,10 @@ class RunConfig:
             (``docs/omnisage.rst``).
         update_gate (bool): the OmniSage rows' zero-initialized gate on the
             CLS token's attention update (:class:`~pyg_multisage.nn.OmniSageConv`'s
-            ``update_gate``; not in the paper). Chosen on DBLP's validation
-            pairs: with the PPR graph, 2-epoch MRR 0.085 against 0.079 at
-            lr 0.012, 0.090 against 0.086 at lr 0.006 and 0.111 against
-            0.105 at lr 0.003 (``docs/omnisage.rst``). The no-graph row has
-            no neighbor slots and is built without it (there the gate only
-            damps the ego's own update: 0.093 against 0.098 at lr 0.003).
+            ``update_gate``; not in the paper), chosen on DBLP's validation
+            pairs (``docs/omnisage.rst``). Rows without neighbor slots
+            (``omnisage-nograph``) are built without it: there it would only
+            damp the ego's own update.
         user_batch_size, user_max_length, user_layers (int): users per step,
             t_max and causal transformer layers of the
             user–entity task (A.3.2: 4 layers).

@@ -117,12 +117,10 @@ class OmniSageConv(torch.nn.Module):
             \mathrm{Attn}(\cdot)`, then the feed-forward block. At
             initialization the embedding is then the ego's own
             :math:`\mathbf{c} + g_t(\mathbf{x}_u)` through the feed-forward
-            block, and the neighbors enter as fast as the gate learns to open.
-            Without it, the update of 30 neighbor tokens outweighs the ego
-            (on DBLP the trained CLS query puts 97% of its attention on
-            neighbors and the update has 10× the CLS input's norm) and the
-            model fits its training pairs worse than without neighbors
-            (``docs/omnisage.rst``). Not in the paper. (default: :obj:`False`)
+            block, and the neighbors enter as fast as the gate learns to open,
+            instead of many neighbor tokens outweighing the ego's own token
+            from the first step (``docs/omnisage.rst``). Not in the paper.
+            (default: :obj:`False`)
         metadata (tuple, optional): The graph's ``(node_types, edge_types)``
             (``data.metadata()``); when given, every edge type of
             :obj:`num_slots` must be one of its edge types, so a misspelled
