@@ -9,15 +9,23 @@ arrays: row ``v`` lists the ``dst`` nodes that ``v`` points to. Every kernel in
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from torch import Tensor
 
-from pyg_multisage._arraydir import AtomicDir, read_array_dir, write_manifest
+from pyg_multisage._arraydir import (
+    ArrayDirError,
+    AtomicDir,
+    read_array_dir,
+    write_manifest,
+)
 from pyg_multisage._checks import check_edge_index
 from pyg_multisage.convention import EdgeType, is_importance_edge_type
 
@@ -29,6 +37,8 @@ T = TypeVar("T")
 
 #: Node type used for a homogeneous :class:`~torch_geometric.data.Data`.
 DEFAULT_NODE_TYPE = "node"
+#: Manifest format of the folders of :meth:`HeteroCSR.derived`.
+DERIVED_FORMAT = "pyg_multisage.derived"
 #: Edge type used for a homogeneous :class:`~torch_geometric.data.Data`.
 DEFAULT_EDGE_TYPE: EdgeType = ("node", "to", "node")
 
@@ -339,6 +349,63 @@ class HeteroCSR:
     # -- arrays in, arrays out (saved, memory-mapped) ------------------------------
     #: Fingerprint of the saved graph this view was loaded from (else None).
     fingerprint: str | None = None
+    #: Where derived arrays too large for memory (the merged graph of
+    #: :func:`~pyg_multisage.sampling.ppr_topk`) are saved and memory-mapped:
+    #: ``<graph directory>/derived`` for a view loaded with ``mmap=True``,
+    #: else None (derived arrays stay in memory). Set it to another directory
+    #: before the first kernel call when the graph's own is read-only, or to
+    #: None to keep them in memory.
+    derived_dir: Path | None = None
+
+    def derived(
+        self,
+        name: str,
+        meta: Mapping[str, object],
+        write: Callable[[Path], list[str]],
+    ) -> dict[str, np.ndarray] | None:
+        """Derived arrays saved beside a memory-mapped graph: the memory maps
+        of ``<derived_dir>/<name>``, written first by ``write(folder)`` (which
+        saves ``<array>.npy`` files there and returns the array names) when
+        the folder does not exist yet. Returns None where the view keeps
+        derived arrays in memory (no :attr:`derived_dir`, or no
+        :attr:`fingerprint` to tie them to).
+
+        The folder is written atomically (a temporary sibling renamed when
+        complete: an interrupted build leaves nothing), its manifest records
+        this graph's fingerprint and :obj:`meta`, and reading checks both: a
+        folder made for another graph or other arguments is an error naming
+        it. When two processes build the same folder at once, the second to
+        finish reads the first one's. A :attr:`derived_dir` that cannot be
+        written (read-only graph directory) gives a :class:`UserWarning`
+        naming it, and None.
+        """
+        if self.derived_dir is None or self.fingerprint is None:
+            return None
+        folder = Path(self.derived_dir) / name
+        want = {"graph": self.fingerprint, **json.loads(json.dumps(meta))}
+        if not folder.exists():
+            try:
+                with AtomicDir(folder) as tmp:
+                    names = write(tmp.path)
+                    write_manifest(tmp.path, DERIVED_FORMAT, want, names)
+                    tmp.commit()
+            except FileExistsError:
+                pass  # another process finished it first: read theirs
+            except OSError as err:
+                warnings.warn(
+                    f"cannot write derived arrays to {folder} ({err}); they are "
+                    f"built in memory instead (set HeteroCSR.derived_dir to a "
+                    f"writable directory)",
+                    stacklevel=3,
+                )
+                return None
+        manifest, arrays = read_array_dir(folder, DERIVED_FORMAT, mmap=True)
+        if manifest["meta"] != want:
+            raise ArrayDirError(
+                f"{folder} holds arrays derived for {manifest['meta']}, not for "
+                f"{want}: remove it (it is rebuilt on the next call)"
+            )
+        return arrays
 
     @classmethod
     def from_csr(
@@ -444,6 +511,7 @@ class HeteroCSR:
         *,
         verify: bool = False,
         fingerprint: str | None = None,
+        derived_dir: str | os.PathLike | None = None,
     ) -> HeteroCSR:
         """Reads a directory written by :meth:`save` (or by
         :func:`pyg_multisage.storage.build_csr_from_shards`).
@@ -456,6 +524,10 @@ class HeteroCSR:
         index (reads the whole graph once). :obj:`fingerprint`, when given,
         must equal the saved graph's (a guard against a directory of another
         graph). The fingerprint is kept as :attr:`fingerprint`.
+        :obj:`derived_dir` (default: ``<path>/derived`` with :obj:`mmap`) is
+        where arrays derived from the graph are saved and mapped in turn
+        (:meth:`derived`); without :obj:`mmap` they stay in memory unless it
+        is given.
         """
         manifest, arrays = read_array_dir(path, CSR_FORMAT, mmap=mmap, verify=verify)
         if fingerprint is not None and manifest["fingerprint"] != fingerprint:
@@ -486,6 +558,10 @@ class HeteroCSR:
             csrs[et] = c
         out = cls.from_csr(csrs, num_nodes, validate=verify)
         out.fingerprint = manifest["fingerprint"]
+        if derived_dir is not None:
+            out.derived_dir = Path(derived_dir)
+        elif mmap:
+            out.derived_dir = Path(path) / "derived"
         return out
 
 

@@ -322,6 +322,10 @@ def precompute(
         if ray:
             from pyg_multisage.distributed._ray import init_ray, run_ranges
 
+            if spec.sampler == "ppr" and num_seeds:
+                # the merged graph of each relation subset: built once here,
+                # saved beside the graph (HeteroCSR.derived), mapped by every actor
+                spec.compute(csr, torch.arange(1), 1)
             init_ray(address)
             kwargs = dict(
                 csr_dir=str(Path(csr_dir).resolve()),

@@ -57,7 +57,10 @@ stays orders of magnitude below the push error :math:`\epsilon\, d(v)`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import numba
@@ -67,8 +70,9 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 from torch import Tensor
 
+from pyg_multisage._arraydir import open_npy
 from pyg_multisage._checks import as_index_array, check_float, check_int
-from pyg_multisage.graph import EdgeType, HeteroCSR, build_csr
+from pyg_multisage.graph import EdgeType, HeteroCSR
 from pyg_multisage.sampling._threads import num_threads as _num_threads
 from pyg_multisage.sampling._topk import select_topk
 from pyg_multisage.sampling.table import NeighborTable
@@ -423,34 +427,96 @@ def _offsets(csr: HeteroCSR) -> dict[str, int]:
     return out
 
 
+@numba.njit(cache=True)
+def _fill_merged(rel_indptr, rel_indices, dst_off, indptr, cursor, edges, ef):
+    """Appends one relation's rows to the merged out-CSR: the edges of row
+    ``i`` go to ``edges[cursor[i]:]`` as ``(dst_off + j, 1 / d)``, ``d`` the
+    merged out-degree of the head (from ``indptr``) or ``-1`` for a sink
+    (``ef``: a float view of ``edges``; the reciprocal is taken in ``float64``
+    and rounded to its width)."""
+    for i in range(rel_indptr.shape[0] - 1):
+        pos = cursor[i]
+        for e in range(rel_indptr[i], rel_indptr[i + 1]):
+            w = dst_off + rel_indices[e]
+            d = indptr[w + 1] - indptr[w]
+            edges[pos, 0] = w
+            ef[pos, 1] = 1.0 / np.float64(d) if d > 0 else -1.0
+            pos += 1
+        cursor[i] = pos
+
+
 def _merged_csr(
-    csr: HeteroCSR, relations: tuple[EdgeType, ...]
+    csr: HeteroCSR,
+    relations: tuple[EdgeType, ...],
+    folder: Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-CSR ``(indptr, edges)`` of the subgraph induced by
     :obj:`relations` over global ids. ``edges[e] = (w, bits of f)``: the head
     ``w`` and, as the bits of a float of the same width, ``f = 1 / d(w)``, or
-    ``-1`` when ``w`` has no out-edge (a sink)."""
+    ``-1`` when ``w`` has no out-edge (a sink). Row ``v`` lists the edges of
+    each relation in turn (in the order of :obj:`relations`), each in its
+    CSR order.
+
+    Streamed relation by relation from the relations' own arrays: besides the
+    result (:math:`8E` or :math:`16E` bytes) it needs one cursor per source
+    node. With :obj:`folder` the arrays are written there as ``indptr.npy``
+    and ``edges.npy`` through memory maps (file pages, not the process's
+    anonymous memory) and those maps are returned.
+    """
     off = _offsets(csr)
     n = sum(csr.num_nodes.values())
-    srcs, dsts = [], []
+    deg = np.zeros(n, dtype=np.int64)
     for et in relations:
         c = csr[et]
-        srcs.append(off[et[0]] + np.repeat(np.arange(c.num_src), c.degree()))
-        dsts.append(off[et[2]] + c.indices)
-    src = np.concatenate(srcs) if srcs else np.zeros(0, np.int64)
-    dst = np.concatenate(dsts) if dsts else np.zeros(0, np.int64)
-    merged = build_csr(src, dst, n, n)
-    offset_dtype = np.int64 if merged.num_edges >= 2**31 else np.int32
-    indptr = merged.indptr.astype(offset_dtype)
-    deg = merged.degree()
+        deg[off[et[0]] : off[et[0]] + c.num_src] += np.diff(c.indptr)
+    num_edges = int(deg.sum())
+    offset_dtype = np.int64 if num_edges >= 2**31 else np.int32
     idx_dtype = np.int32 if n < 2**31 else np.int64
-    indices = merged.indices.astype(idx_dtype)
-    head_deg = deg[indices].astype(np.float64)
-    inv_deg = np.where(head_deg > 0, 1.0 / np.maximum(head_deg, 1), -1.0)
-    edges = np.empty((len(indices), 2), dtype=idx_dtype)
-    edges[:, 0] = indices
-    edges.view(_float_view(idx_dtype))[:, 1] = inv_deg
+    if folder is None:
+        indptr = np.empty(n + 1, dtype=offset_dtype)
+        edges = np.empty((num_edges, 2), dtype=idx_dtype)
+    else:
+        indptr = open_npy(folder / "indptr.npy", offset_dtype, (n + 1,))
+        edges = open_npy(folder / "edges.npy", idx_dtype, (num_edges, 2))
+    indptr[0] = 0
+    np.cumsum(deg, out=indptr[1:])
+    del deg
+    starts = np.asarray(indptr[:-1], dtype=np.int64)
+    ef = edges.view(_float_view(idx_dtype))
+    plain = (indptr.view(np.ndarray), edges.view(np.ndarray), ef.view(np.ndarray))
+    for et in relations:
+        c = csr[et]
+        lo = off[et[0]]
+        cursor = starts[lo : lo + c.num_src]  # advanced in place
+        _fill_merged(c.indptr, c.indices, off[et[2]], plain[0], cursor, *plain[1:])
+    if folder is not None:
+        indptr.flush()
+        edges.flush()
     return indptr, edges
+
+
+def _merged_graph(
+    csr: HeteroCSR, relations: tuple[EdgeType, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_merged_csr` of :obj:`relations`, built once per view: saved
+    beside a memory-mapped graph and mapped (:meth:`HeteroCSR.derived`: no
+    anonymous memory, shared by every process that loads the graph), else in
+    memory."""
+
+    def build() -> tuple[np.ndarray, np.ndarray]:
+        key = json.dumps([list(et) for et in relations])
+        name = "ppr-" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+
+        def write(folder: Path) -> list[str]:
+            _merged_csr(csr, relations, folder)
+            return ["indptr", "edges"]
+
+        saved = csr.derived(name, {"kind": "ppr merged csr", "relations": key}, write)
+        if saved is None:
+            return _merged_csr(csr, relations)
+        return saved["indptr"], saved["edges"]
+
+    return csr.cached(("ppr_topk.merged_csr", relations), build)
 
 
 def _float_view(int_dtype: np.dtype) -> type:
@@ -618,9 +684,7 @@ def _ppr_topk(
     seeds_np = as_index_array(seeds, "seeds", csr.num_nodes[source_type])
 
     off = _offsets(csr)
-    indptr, edges = csr.cached(
-        ("ppr_topk.merged_csr", rels), lambda: _merged_csr(csr, rels)
-    )
+    indptr, edges = _merged_graph(csr, rels)
     n = len(indptr) - 1
     types = list(ks)
     type_lo = np.asarray([off[t] for t in types], dtype=np.int64)

@@ -2,6 +2,7 @@ import copy
 import importlib
 import os
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -113,6 +114,9 @@ def test_ray_sharded_tables_identical_to_one_process(
         )
         got = attach_tables(copy.copy(graph), out)
         assert_same_edges(got, reference(graph, spec), spec)
+    # PPR's merged graph: saved once beside the graph, mapped by both actors
+    (merged,) = (Path(csr_dirs[0]) / "derived").iterdir()
+    assert (merged / "manifest.json").is_file()
 
 
 def test_ray_worker_failure_fails_the_job_and_writes_nothing(

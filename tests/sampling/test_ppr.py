@@ -114,6 +114,45 @@ def test_push_error_bound_every_node(graph_seed, relations, eps):
         np.testing.assert_array_less(bound, eps * deg + 1e-9)
 
 
+def merged_reference(csr: HeteroCSR, relations):
+    """Row by row from the per-relation CSRs: the heads of every relation in
+    turn and ``1 / d(head)`` (``-1`` for a sink) rounded to float32."""
+    off, acc = {}, 0
+    for t in csr.node_types:
+        off[t] = acc
+        acc += csr.num_nodes[t]
+    rows = [[] for _ in range(acc)]
+    for src_t, rel, dst_t in relations:
+        c = csr[(src_t, rel, dst_t)]
+        for u in range(c.num_src):
+            heads = c.indices[c.indptr[u] : c.indptr[u + 1]]
+            rows[off[src_t] + u].extend(off[dst_t] + int(w) for w in heads)
+    deg = np.array([len(r) for r in rows])
+    heads = np.array([w for r in rows for w in r], dtype=np.int64)
+    inv = np.where(deg[heads] > 0, 1.0 / np.maximum(deg[heads], 1), -1.0)
+    return np.concatenate([[0], np.cumsum(deg)]), heads, inv.astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_merged_csr_against_reference(seed, tmp_path):
+    csr = random_graph(seed)
+    for rels in (tuple(sorted(ALL)), tuple(sorted(A_B[:1] + A_C[:1] + B_B))):
+        indptr, heads, inv = merged_reference(csr, rels)
+        got_ptr, edges = _merged_csr(csr, rels)
+        assert got_ptr.dtype == np.int32 and edges.dtype == np.int32
+        np.testing.assert_array_equal(got_ptr, indptr)
+        np.testing.assert_array_equal(edges[:, 0], heads)
+        np.testing.assert_array_equal(edges.view(np.float32)[:, 1], inv)
+        if rels != tuple(sorted(ALL)):  # a -> b, a -> c: b, c are sinks
+            assert (edges.view(np.float32)[:, 1] == -1).any()
+        folder = tmp_path / f"m{len(rels)}"
+        folder.mkdir()
+        on_disk = _merged_csr(csr, rels, folder)
+        np.testing.assert_array_equal(np.load(folder / "indptr.npy"), got_ptr)
+        np.testing.assert_array_equal(np.load(folder / "edges.npy"), edges)
+        assert isinstance(on_disk[1], np.memmap)
+
+
 def test_push_invariant_and_termination():
     csr = random_graph(3)
     for rels in (tuple(sorted(ALL)), tuple(sorted(A_B[:1] + A_C + B_B))):

@@ -4,6 +4,7 @@ clear errors for damaged directories."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -191,3 +192,91 @@ def test_from_csr_validates(graph):
         HeteroCSR.from_csr({PB: bad}, csr.num_nodes)
     with pytest.raises(ValueError, match="rows"):
         HeteroCSR.from_csr({PB: c}, {"pin": 3, "board": 12})
+
+
+# -- the merged PPR graph, saved beside a memory-mapped graph --------------------
+PPR = dict(
+    source_type="pin",
+    relations=[PB, BP, ("pin", "likes", "pin")],
+    top_k={"pin": 4, "board": 3},
+)
+
+
+def test_ppr_merged_graph_saved_and_mapped(graph, tmp_path, monkeypatch):
+    """On a memory-mapped view ppr_topk writes its merged graph once to
+    ``<graph>/derived`` and maps it (read-only file pages); later views of
+    the graph map the same folder without rebuilding it."""
+    import pyg_multisage.sampling.ppr as ppr_mod
+
+    path = saved(graph, tmp_path)
+    seeds = torch.arange(40)
+    want = ppr_topk(HeteroCSR.from_data(graph), seeds, **PPR)
+    mm = HeteroCSR.load(path)
+    assert mm.derived_dir == path / "derived"
+    got = ppr_topk(mm, seeds, **PPR)
+    for t in PPR["top_k"]:
+        tables_equal(want[t], got[t])
+    (folder,) = (path / "derived").iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "edges.npy",
+        "indptr.npy",
+        "manifest.json",
+    ]
+    rels = tuple(sorted(PPR["relations"]))
+    indptr, edges = ppr_mod._merged_graph(mm, rels)
+    assert not edges.flags.writeable and isinstance(edges.base, np.memmap)
+    HeteroCSR.load(path, verify=True)  # the graph's own manifest is untouched
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("rebuilt")
+
+    monkeypatch.setattr(ppr_mod, "_merged_csr", no_build)
+    again = ppr_topk(HeteroCSR.load(path), seeds, **PPR)
+    for t in PPR["top_k"]:
+        tables_equal(want[t], again[t])
+    # in memory unless asked: no folder, and the build is needed
+    with pytest.raises(AssertionError, match="rebuilt"):
+        ppr_topk(HeteroCSR.load(path, mmap=False), seeds, **PPR)
+
+
+def test_ppr_merged_graph_of_another_graph_or_not_writable(graph, tmp_path):
+    path = saved(graph, tmp_path)
+    other = tmp_path / "o"
+    data = random_bipartite(40, 12, 150, seed=9)
+    data["pin", "likes", "pin"].edge_index = graph["pin", "likes", "pin"].edge_index
+    HeteroCSR.from_data(data).save(other)
+    seeds = torch.arange(10)
+    ppr_topk(HeteroCSR.load(other), seeds, **PPR)
+    # the other graph's folder copied in: refused, named
+    shutil.copytree(other / "derived", path / "derived")
+    (folder,) = (path / "derived").iterdir()
+    with pytest.raises(ValueError, match=f"{folder.name} holds arrays derived"):
+        ppr_topk(HeteroCSR.load(path), seeds, **PPR)
+    # a derived_dir that cannot be created: warned, built in memory, same result
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    mm = HeteroCSR.load(path, derived_dir=blocker / "derived")
+    with pytest.warns(UserWarning, match="cannot write derived arrays"):
+        got = ppr_topk(mm, seeds, **PPR)
+    want = ppr_topk(HeteroCSR.from_data(graph), seeds, **PPR)
+    for t in PPR["top_k"]:
+        tables_equal(want[t], got[t])
+
+
+def test_interrupted_merged_graph_build_leaves_nothing(graph, tmp_path, monkeypatch):
+    import pyg_multisage.sampling.ppr as ppr_mod
+
+    path = saved(graph, tmp_path)
+    real = ppr_mod._merged_csr
+
+    def crash(csr, relations, folder=None):
+        real(csr, relations, folder)  # files written, manifest not yet
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ppr_mod, "_merged_csr", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ppr_topk(HeteroCSR.load(path), torch.arange(3), **PPR)
+    assert list((path / "derived").iterdir()) == []
+    monkeypatch.setattr(ppr_mod, "_merged_csr", real)
+    ppr_topk(HeteroCSR.load(path), torch.arange(3), **PPR)
+    assert len(list((path / "derived").iterdir())) == 1
