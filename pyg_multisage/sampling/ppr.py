@@ -86,6 +86,8 @@ _CHUNK = 8
 #: How many queue places ahead the edge row and score of a queued node are
 #: prefetched (its ``indptr`` entry: twice as far).
 _PREFETCH_DIST = 6
+#: Source rows per chunk while building the merged CSR (:func:`_merged_csr`).
+_MERGE_CHUNK = 1 << 20
 #: Residual left on a node once pushed: marks it touched (``!= 0``) while
 #: staying below every threshold; adding a share to it gives the share
 #: (see :func:`_push_source`).
@@ -457,38 +459,58 @@ def _merged_csr(
     each relation in turn (in the order of :obj:`relations`), each in its
     CSR order.
 
-    Streamed relation by relation from the relations' own arrays: besides the
-    result (:math:`8E` or :math:`16E` bytes) it needs one cursor per source
-    node. With :obj:`folder` the arrays are written there as ``indptr.npy``
-    and ``edges.npy`` through memory maps (file pages, not the process's
+    Streamed from the relations' own arrays in chunks of
+    :data:`_MERGE_CHUNK` source rows: besides the result (:math:`8E` or
+    :math:`16E` bytes) it holds one chunk of degrees or cursors. With
+    :obj:`folder` the arrays are written there as ``indptr.npy`` and
+    ``edges.npy`` through memory maps (file pages, not the process's
     anonymous memory) and those maps are returned.
     """
     off = _offsets(csr)
     n = sum(csr.num_nodes.values())
-    deg = np.zeros(n, dtype=np.int64)
+    by_src: dict[str, list[EdgeType]] = {}
     for et in relations:
-        c = csr[et]
-        deg[off[et[0]] : off[et[0]] + c.num_src] += np.diff(c.indptr)
-    num_edges = int(deg.sum())
+        by_src.setdefault(et[0], []).append(et)
+    num_edges = sum(csr[et].num_edges for et in relations)
     offset_dtype = np.int64 if num_edges >= 2**31 else np.int32
     idx_dtype = np.int32 if n < 2**31 else np.int64
     if folder is None:
-        indptr = np.empty(n + 1, dtype=offset_dtype)
+        indptr = np.zeros(n + 1, dtype=offset_dtype)
         edges = np.empty((num_edges, 2), dtype=idx_dtype)
     else:
         indptr = open_npy(folder / "indptr.npy", offset_dtype, (n + 1,))
         edges = open_npy(folder / "edges.npy", idx_dtype, (num_edges, 2))
-    indptr[0] = 0
-    np.cumsum(deg, out=indptr[1:])
-    del deg
-    starts = np.asarray(indptr[:-1], dtype=np.int64)
-    ef = edges.view(_float_view(idx_dtype))
-    plain = (indptr.view(np.ndarray), edges.view(np.ndarray), ef.view(np.ndarray))
-    for et in relations:
-        c = csr[et]
-        lo = off[et[0]]
-        cursor = starts[lo : lo + c.num_src]  # advanced in place
-        _fill_merged(c.indptr, c.indices, off[et[2]], plain[0], cursor, *plain[1:])
+        indptr[0] = 0
+    chunks = [
+        (t, a, min(a + _MERGE_CHUNK, csr.num_nodes[t]))
+        for t in by_src
+        for a in range(0, csr.num_nodes[t], _MERGE_CHUNK)
+    ]
+    for t, a, b in chunks:  # out-degrees, into the offsets' places
+        deg = np.zeros(b - a, dtype=np.int64)
+        for et in by_src[t]:
+            deg += np.diff(csr[et].indptr[a : b + 1])
+        indptr[off[t] + a + 1 : off[t] + b + 1] = deg
+    total = 0
+    for a in range(1, n + 1, _MERGE_CHUNK):  # prefix sums, chunk by chunk
+        part = np.cumsum(indptr[a : a + _MERGE_CHUNK], dtype=np.int64) + total
+        indptr[a : a + _MERGE_CHUNK] = part
+        total = int(part[-1])
+    plain = indptr.view(np.ndarray), edges.view(np.ndarray)
+    ef = plain[1].view(_float_view(idx_dtype))
+    for t, a, b in chunks:  # rows a..b of type t, relation after relation
+        cursor = np.array(indptr[off[t] + a : off[t] + b], dtype=np.int64)
+        for et in by_src[t]:
+            c = csr[et]
+            _fill_merged(
+                c.indptr[a : b + 1],
+                c.indices,
+                off[et[2]],
+                plain[0],
+                cursor,
+                plain[1],
+                ef,
+            )
     if folder is not None:
         indptr.flush()
         edges.flush()

@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import pyg_multisage.sampling.ppr as ppr_mod
 from pyg_multisage.graph import HeteroCSR
 from pyg_multisage.sampling.ppr import (
     _merged_csr,
@@ -133,8 +134,9 @@ def merged_reference(csr: HeteroCSR, relations):
     return np.concatenate([[0], np.cumsum(deg)]), heads, inv.astype(np.float32)
 
 
-@pytest.mark.parametrize("seed", [0, 5])
-def test_merged_csr_against_reference(seed, tmp_path):
+@pytest.mark.parametrize("seed,chunk", [(0, 1 << 20), (5, 4)])
+def test_merged_csr_against_reference(seed, chunk, tmp_path, monkeypatch):
+    monkeypatch.setattr(ppr_mod, "_MERGE_CHUNK", chunk)  # 4: rows in 2-4 chunks
     csr = random_graph(seed)
     for rels in (tuple(sorted(ALL)), tuple(sorted(A_B[:1] + A_C[:1] + B_B))):
         indptr, heads, inv = merged_reference(csr, rels)
