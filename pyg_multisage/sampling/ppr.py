@@ -73,6 +73,7 @@ from torch import Tensor
 from pyg_multisage._arraydir import open_npy
 from pyg_multisage._checks import as_index_array, check_float, check_int
 from pyg_multisage.graph import EdgeType, HeteroCSR
+from pyg_multisage.sampling import _ppr_hash
 from pyg_multisage.sampling._threads import num_threads as _num_threads
 from pyg_multisage.sampling._topk import select_topk
 from pyg_multisage.sampling.table import NeighborTable
@@ -86,6 +87,13 @@ _CHUNK = 8
 #: How many queue places ahead the edge row and score of a queued node are
 #: prefetched (its ``indptr`` entry: twice as far).
 _PREFETCH_DIST = 6
+#: Scratch layouts of :func:`ppr_topk` (``scratch``).
+SCRATCH = ("auto", "dense", "hash")
+#: Bytes of dense scratch (all threads) above which ``scratch='auto'`` takes
+#: the hash tables (:mod:`pyg_multisage.sampling._ppr_hash`).
+DENSE_SCRATCH_LIMIT = 64 << 20
+#: Initial size exponent of the hash-table scratch (tests lower it).
+_HASH_INIT_BITS = 12
 #: Source rows per chunk while building the merged CSR (:func:`_merged_csr`).
 _MERGE_CHUNK = 1 << 20
 #: Residual left on a node once pushed: marks it touched (``!= 0``) while
@@ -421,6 +429,81 @@ def _ppr_kernel(seeds, graph, types, scratch, out):
                     trv[v] = 0.0
 
 
+@numba.njit(cache=True, parallel=True)
+def _ppr_kernel_hash(seeds, graph, types, keys_scratch, init_bits, out):
+    """:func:`_ppr_kernel` with per-chunk hash-table scratch
+    (:mod:`pyg_multisage.sampling._ppr_hash`): memory follows the touched
+    nodes, not the graph; identical rows (packed top-k only)."""
+    indptr, edges, edges_f = graph.indptr, graph.edges, graph.edges_f
+    alpha, eps = graph.alpha, graph.eps
+    type_lo, type_hi, type_k, type_col = types.lo, types.hi, types.k, types.col
+    out_nbr, out_score, out_count, hops = out.neighbor, out.score, out.count, out.hops
+    num_seeds = seeds.shape[0]
+    num_chunks = (num_seeds + _CHUNK - 1) // _CHUNK
+    for c in numba.prange(num_chunks):
+        tk = keys_scratch[numba.get_thread_id()]
+        bits = np.int64(init_bits)
+        table = _ppr_hash.new_table(1 << bits)
+        for i in range(c * _CHUNK, min((c + 1) * _CHUNK, num_seeds)):
+            s = seeds[i]
+            table, bits, m_used, h = _ppr_hash.push_source(
+                s, indptr, edges, edges_f, alpha, eps, table, bits
+            )
+            hops[i] = h
+            _ppr_hash.topk(
+                s,
+                table,
+                bits,
+                m_used,
+                type_lo,
+                type_hi,
+                type_k,
+                type_col,
+                tk,
+                out_nbr[i],
+                out_score[i],
+                out_count[i],
+            )
+            _ppr_hash.reset(table, m_used)
+
+
+def _run_dense(
+    gseeds: np.ndarray,
+    graph: _PushGraph,
+    type_lo: np.ndarray,
+    type_hi: np.ndarray,
+    type_k: np.ndarray,
+    type_col: np.ndarray,
+    nt: int,
+    out: _PushOutput,
+) -> None:
+    """:func:`_ppr_kernel` on ``nt`` threads with dense per-thread scratch."""
+    n = len(graph.indptr) - 1
+    total_k = int(type_k.sum())
+    packed = n < 2**32 and total_k > 0 and len(type_k) < _NO_SLOT
+    node_slot = np.full(n if packed else 0, _NO_SLOT, dtype=np.uint8)
+    for j in range(len(type_k) if packed else 0):
+        node_slot[type_lo[j] : type_hi[j]] = j
+    slots = _TypeSlots(type_lo, type_hi, type_k, type_col, node_slot)
+    scores = np.zeros((nt, n), dtype=np.float32)
+    idx = graph.edges.dtype
+    unpacked = 0 if packed else n
+    scratch = _PushScratch(
+        scores=scores,
+        score_bits=scores.view(np.uint32),
+        residuals=np.zeros((nt, n), dtype=np.float32),
+        queue=np.empty((nt, n + 1), dtype=idx),
+        touched=np.empty((nt, n + 1), dtype=idx),
+        scored=np.empty((nt, n), dtype=idx),
+        ids=np.empty((nt, unpacked), dtype=idx),
+        values=np.empty((nt, unpacked), dtype=np.float32),
+        heap=np.empty((nt, max(1, int(type_k.max(initial=0)))), np.int64),
+        keys=np.empty((nt, total_k if packed else 0), np.uint64),
+    )
+    with _num_threads(nt), numba.parallel_chunksize(1):
+        _ppr_kernel(gseeds, graph, slots, scratch, out)
+
+
 def _offsets(csr: HeteroCSR) -> dict[str, int]:
     out, acc = {}, 0
     for t in csr.node_types:
@@ -632,6 +715,7 @@ def ppr_topk(
     alpha: float = 0.15,
     eps: float = 1e-4,
     num_threads: int | None = None,
+    scratch: str = "auto",
 ) -> dict[str, NeighborTable]:
     r"""Top-:math:`k_t` nodes of every type by personalized PageRank on the
     subgraph induced by a relation subset (OmniSage §3.1.1, forward push of
@@ -668,6 +752,14 @@ def ppr_topk(
             ``1e-12``. (default: :obj:`1e-4`)
         num_threads (int, optional): Numba threads; :obj:`None` keeps
             Numba's setting. (default: :obj:`None`)
+        scratch (str, optional): where each thread keeps the residuals and
+            scores: ``'dense'``, arrays over all nodes (8 bytes per node per
+            thread; fastest while they fit the caches); ``'hash'``, a hash
+            table of the nodes each seed touches (memory follows the touched
+            set; needs fewer than :math:`2^{32}` nodes); ``'auto'`` takes
+            ``'hash'`` when the dense arrays of all threads would exceed
+            :data:`DENSE_SCRATCH_LIMIT` bytes. Both give identical tables.
+            (default: ``'auto'``)
 
     Returns:
         dict[str, NeighborTable]: one table per key of :obj:`top_k`, with
@@ -683,6 +775,7 @@ def ppr_topk(
         alpha=alpha,
         eps=eps,
         num_threads=num_threads,
+        scratch=scratch,
     )[0]
 
 
@@ -696,11 +789,14 @@ def _ppr_topk(
     alpha: float = 0.15,
     eps: float = 1e-4,
     num_threads: int | None = None,
+    scratch: str = "auto",
 ) -> tuple[dict[str, NeighborTable], np.ndarray]:
     """:func:`ppr_topk`, also returning the edge traversals per seed."""
     if not isinstance(csr, HeteroCSR):
         raise TypeError(f"csr must be a HeteroCSR, got {type(csr).__name__}")
     args = check_ppr_args(source_type, relations, top_k, alpha, eps, csr=csr)
+    if scratch not in SCRATCH:
+        raise ValueError(f"scratch must be one of {SCRATCH}, got {scratch!r}")
     rels, alpha, eps = args["relations"], args["alpha"], args["eps"]
     ks = {t: min(k, csr.num_nodes[t]) for t, k in args["top_k"].items()}
     seeds_np = as_index_array(seeds, "seeds", csr.num_nodes[source_type])
@@ -729,30 +825,24 @@ def _ppr_topk(
         with _num_threads(num_threads) as nt:
             nt = min(nt, max(1, (num_seeds + _CHUNK - 1) // _CHUNK))
             packed = n < 2**32 and total_k > 0 and len(types) < _NO_SLOT
-            node_slot = np.full(n if packed else 0, _NO_SLOT, dtype=np.uint8)
-            for j in range(len(types) if packed else 0):
-                node_slot[type_lo[j] : type_hi[j]] = j
+            if scratch == "hash" and not packed:
+                raise ValueError(
+                    "scratch='hash' needs fewer than 2^32 nodes and fewer than "
+                    f"{int(_NO_SLOT)} node types in top_k"
+                )
+            if scratch == "auto":  # dense: scores, residuals, type slots
+                big = 9 * n * nt > DENSE_SCRATCH_LIMIT
+                scratch = "hash" if packed and big else "dense"
             graph = _PushGraph(
                 indptr, edges, edges.view(_float_view(edges.dtype)), alpha, eps
             )
-            slots = _TypeSlots(type_lo, type_hi, type_k, type_col, node_slot)
-            scores = np.zeros((nt, n), dtype=np.float32)
-            idx = edges.dtype
-            unpacked = 0 if packed else n
-            scratch = _PushScratch(
-                scores=scores,
-                score_bits=scores.view(np.uint32),
-                residuals=np.zeros((nt, n), dtype=np.float32),
-                queue=np.empty((nt, n + 1), dtype=idx),
-                touched=np.empty((nt, n + 1), dtype=idx),
-                scored=np.empty((nt, n), dtype=idx),
-                ids=np.empty((nt, unpacked), dtype=idx),
-                values=np.empty((nt, unpacked), dtype=np.float32),
-                heap=np.empty((nt, max(1, int(type_k.max(initial=0)))), np.int64),
-                keys=np.empty((nt, total_k if packed else 0), np.uint64),
-            )
-            with _num_threads(nt), numba.parallel_chunksize(1):
-                _ppr_kernel(gseeds, graph, slots, scratch, out)
+            if scratch == "hash":
+                slots = _TypeSlots(type_lo, type_hi, type_k, type_col, np.empty(0))
+                keys = np.empty((nt, total_k), np.uint64)
+                with _num_threads(nt), numba.parallel_chunksize(1):
+                    _ppr_kernel_hash(gseeds, graph, slots, keys, _HASH_INIT_BITS, out)
+            else:
+                _run_dense(gseeds, graph, type_lo, type_hi, type_k, type_col, nt, out)
     tables: dict[str, NeighborTable] = {}
     for j, t in enumerate(types):
         col, k = int(type_col[j]), int(type_k[j])

@@ -429,6 +429,57 @@ def test_properties(graph_seed, k, eps, alpha, split, rel_pick):
             assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
+@pytest.mark.parametrize("graph_seed", [0, 3])
+@pytest.mark.parametrize("eps", [1e-2, 1e-4, 1e-5])
+@pytest.mark.parametrize("init_bits", [1, 12])
+def test_hash_scratch_equals_dense(graph_seed, eps, init_bits, monkeypatch):
+    """The hash-table scratch gives the dense kernel's rows and hop counts
+    bit for bit: several node types, sinks (relation subsets without the
+    reverse), ties, repeated and isolated seeds, and tables that start at 2
+    slots and grow many times while seeds are pushed."""
+    monkeypatch.setattr(ppr_mod, "_HASH_INIT_BITS", init_bits)
+    csr = random_graph(graph_seed, na=30, nb=20, nc=10)
+    seeds = np.concatenate([np.arange(30), [4, 4, 0]])
+    for rels in (ALL, A_B + B_B, [A_B[0], A_C[0], A_C[1]]):
+        kw = dict(
+            source_type="a",
+            relations=rels,
+            top_k={"a": 5, "b": 3, "c": 40},
+            eps=eps,
+        )
+        for nt in (1, 2) if numba.config.NUMBA_NUM_THREADS >= 2 else (1,):
+            dense, hops_d = ppr_mod._ppr_topk(
+                csr, seeds, scratch="dense", num_threads=nt, **kw
+            )
+            hashed, hops_h = ppr_mod._ppr_topk(
+                csr, seeds, scratch="hash", num_threads=nt, **kw
+            )
+            _tables_equal(dense, hashed)
+            np.testing.assert_array_equal(hops_d, hops_h)
+        if eps <= 1e-4 and A_C[0] in rels:
+            assert dense["c"].num_edges > 0
+
+
+def test_auto_scratch_takes_hash_above_the_limit(monkeypatch):
+    calls = []
+    real = ppr_mod._ppr_kernel_hash
+
+    def spy(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(ppr_mod, "_ppr_kernel_hash", spy)
+    csr = random_graph(1)
+    kw = dict(source_type="a", relations=ALL, top_k={"a": 3, "b": 2})
+    want = ppr_topk(csr, np.arange(14), **kw)
+    assert calls == []  # 29 nodes: dense
+    monkeypatch.setattr(ppr_mod, "DENSE_SCRATCH_LIMIT", 8 * 29)
+    _tables_equal(want, ppr_topk(csr, np.arange(14), num_threads=1, **kw))
+    assert calls == [1]
+    with pytest.raises(ValueError, match="scratch must be one of"):
+        ppr_topk(csr, [0], scratch="sparse", **kw)
+
+
 def test_topk_truncation_matches_full_ranking():
     # k below the number of reached nodes: each row is the head of the full
     # ranking (score desc, id asc), per type, including tied scores
