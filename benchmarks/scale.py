@@ -114,6 +114,7 @@ def _warm_up(work: Path) -> dict[str, int]:
     and PPR, memory-mapped and in memory) on a 300-edge graph; returns the
     process status after it: the fixed cost, whatever the graph."""
     from pyg_multisage.graph import HeteroCSR
+    from pyg_multisage.sampling.ppr import ppr_topk
     from pyg_multisage.storage import build_csr_from_shards
 
     rng = np.random.default_rng(0)
@@ -125,6 +126,15 @@ def _warm_up(work: Path) -> dict[str, int]:
     for mmap in (True, False):
         csr = HeteroCSR.load(tiny / "g", mmap=mmap)
         _rates(csr, "item", "board", np.arange(50), 1, True)
+        for scratch in ("dense", "hash"):  # large graphs take the hash tables
+            ppr_topk(
+                csr,
+                np.arange(50),
+                source_type="item",
+                relations=csr.edge_types,
+                top_k={"item": 10},
+                scratch=scratch,
+            )
     shutil.rmtree(tiny)
     return _status()
 
