@@ -48,6 +48,11 @@ a node the
 kernel prefetches the edge row and score of the node a few places behind it
 in the queue (and the ``indptr`` entry of one twice as far), so the cache
 misses of consecutive pushes overlap.
+On graphs whose dense scratch would not fit the caches (millions of nodes)
+``scratch='hash'`` (:mod:`pyg_multisage.sampling._ppr_hash`) keeps the same
+state in a per-seed hash table instead, with identical results. On a view
+loaded memory-mapped the merged CSR is saved beside the graph and mapped
+(:meth:`HeteroCSR.derived`).
 ``float32`` suffices: residuals are compared with thresholds
 :math:`\epsilon\, d(v) \ge 10^{-7}` at a relative precision of
 :math:`6 \cdot 10^{-8}`, and the rounding of the scores (relative
@@ -95,7 +100,7 @@ DENSE_SCRATCH_LIMIT = 64 << 20
 #: Initial size exponent of the hash-table scratch (tests lower it).
 _HASH_INIT_BITS = 12
 #: Source rows per chunk while building the merged CSR (:func:`_merged_csr`).
-_MERGE_CHUNK = 1 << 20
+_MERGE_CHUNK = 1 << 18
 #: Residual left on a node once pushed: marks it touched (``!= 0``) while
 #: staying below every threshold; adding a share to it gives the share
 #: (see :func:`_push_source`).

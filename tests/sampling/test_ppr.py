@@ -134,7 +134,7 @@ def merged_reference(csr: HeteroCSR, relations):
     return np.concatenate([[0], np.cumsum(deg)]), heads, inv.astype(np.float32)
 
 
-@pytest.mark.parametrize("seed,chunk", [(0, 1 << 20), (5, 4)])
+@pytest.mark.parametrize("seed,chunk", [(0, 1 << 18), (5, 4)])
 def test_merged_csr_against_reference(seed, chunk, tmp_path, monkeypatch):
     monkeypatch.setattr(ppr_mod, "_MERGE_CHUNK", chunk)  # 4: rows in 2-4 chunks
     csr = random_graph(seed)
