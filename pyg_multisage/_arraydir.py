@@ -48,7 +48,7 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 VERSION = 1
-_CHUNK = 1 << 24  # bytes hashed per read
+_CHUNK = 1 << 22  # bytes hashed per read, into one reused buffer
 
 
 class ArrayDirError(ValueError):
@@ -56,12 +56,15 @@ class ArrayDirError(ValueError):
 
 
 def digest_file(path: str | os.PathLike) -> str:
-    """BLAKE2b (16-byte) hex digest of a file's bytes, read in chunks (the
-    file is not mapped, so hashing adds nothing to the process's RSS)."""
+    """BLAKE2b (16-byte) hex digest of a file's bytes, read in chunks into
+    one reused 4 MB buffer (the file is not mapped, and reading allocates
+    nothing per chunk: hashing a graph adds 4 MB to the process's RSS)."""
     h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 

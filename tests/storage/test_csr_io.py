@@ -280,3 +280,19 @@ def test_interrupted_merged_graph_build_leaves_nothing(graph, tmp_path, monkeypa
     monkeypatch.setattr(ppr_mod, "_merged_csr", real)
     ppr_topk(HeteroCSR.load(path), torch.arange(3), **PPR)
     assert len(list((path / "derived").iterdir())) == 1
+
+
+@pytest.mark.parametrize("size", [0, 3, 4, 8, 13])
+def test_digest_file_reads_in_chunks(tmp_path, monkeypatch, size):
+    """The chunked digest equals hashlib's over the whole file, for files
+    shorter than, equal to and several times one (here 4-byte) buffer."""
+    import hashlib
+
+    from pyg_multisage import _arraydir
+
+    monkeypatch.setattr(_arraydir, "_CHUNK", 4)
+    data = np.random.default_rng(size).bytes(size)
+    f = tmp_path / "x.bin"
+    f.write_bytes(data)
+    want = hashlib.blake2b(data, digest_size=16).hexdigest()
+    assert _arraydir.digest_file(f) == want
