@@ -32,7 +32,10 @@ Two measurements, each step in a fresh process watched from outside:
    directions, top-10 items): the first call saves the merged CSR beside the
    graph (:meth:`HeteroCSR.derived <pyg_multisage.graph.HeteroCSR.derived>`,
    timed), then ``--seeds`` seeds are pushed on its memory map; peak RssAnon
-   above the imports as a share of the saved graph's bytes.
+   above the imports as a share of the saved graph's bytes. Then, in another
+   process, ``ppr_topk``'s seeds/s with dense and with hash-table scratch
+   (``scratch=``), timed in turn, at eps 1e-4 and 1e-5 (a fifth of the
+   seeds), on the pin–board graph too.
 
 Kernel settings as ``benchmarks/samplers.py``: 100 walks, 3 traversals,
 termination/restart 0.5, top-10; PPR alpha 0.15, eps 1e-4, top-10 pins.
@@ -253,6 +256,38 @@ def child_ppr(spec: dict) -> dict:
     }
 
 
+def child_ppr_scratch(spec: dict) -> dict:
+    """Seeds/s of ``ppr_topk`` with dense and with hash-table scratch on the
+    memory-mapped graph, timed in turn (best of ``repeat`` each), at eps
+    1e-4 (all seeds) and 1e-5 (a fifth of them)."""
+    from pyg_multisage.graph import HeteroCSR
+    from pyg_multisage.sampling.ppr import ppr_topk
+
+    _warm_up(Path(spec["graph"]).parent)
+    csr = HeteroCSR.load(spec["graph"])
+    target = spec["target"]
+    seeds = _seeds(csr.num_nodes[target], spec["seeds"])
+    out = {}
+    for eps, count in ((1e-4, len(seeds)), (1e-5, max(1, len(seeds) // 5))):
+        kw = dict(
+            source_type=target,
+            relations=csr.edge_types,
+            top_k={target: 10},
+            eps=eps,
+        )
+        best = {}
+        for scratch in ("dense", "hash"):
+            ppr_topk(csr, seeds[:8], scratch=scratch, **kw)
+        for _ in range(spec["repeat"]):
+            for scratch in ("dense", "hash"):
+                t = time.perf_counter()
+                ppr_topk(csr, seeds[:count], scratch=scratch, **kw)
+                dt = time.perf_counter() - t
+                best[scratch] = min(best.get(scratch, float("inf")), dt)
+        out[f"{eps:.0e}"] = {k: count / v for k, v in best.items()}
+    return {"num_nodes": sum(csr.num_nodes.values()), "rates": out}
+
+
 def child_alternate(spec: dict) -> dict:
     """Both views of one saved graph in one process, each kernel timed on
     them in turn (mmap, memory, mmap, ...), ``repeat`` times each: the ratio
@@ -377,6 +412,7 @@ def main() -> None:
             "rates": child_rates,
             "alternate": child_alternate,
             "ppr": child_ppr,
+            "ppr_scratch": child_ppr_scratch,
         }[step]
         print(json.dumps(fn(json.loads(spec))))
         return
@@ -387,6 +423,8 @@ def main() -> None:
         path, e = pinboard(work)
         r = compare(path, "pin", "board", args, ppr=True)
         results["pinboard"] = {"edges": e, **r}
+        sc = dict(graph=str(path), target="pin", seeds=args.seeds, repeat=args.repeat)
+        results["pinboard"]["ppr_scratch"] = run_child("ppr_scratch", sc, args.threads)
         if not args.no_large:
             for edges in args.edges:
                 e = int(edges)
@@ -403,6 +441,8 @@ def main() -> None:
                     os.remove(f)
                 ppr_spec = dict(graph=str(work / "graph"), seeds=args.seeds)
                 ppr = run_child("ppr", dict(ppr_spec, repeat=args.repeat), args.threads)
+                ppr_spec.update(target="item", repeat=args.repeat)
+                ppr["scratch"] = run_child("ppr_scratch", ppr_spec, args.threads)
                 mem = compare(
                     work / "graph", "item", "board", args, args.ppr_large, True
                 )
@@ -464,6 +504,23 @@ def table(res: dict) -> str:
             f"{p['merged_bytes'] / 2**20:,.0f} | {p['rates']['ppr_topk']:,.0f} | "
             f"{p['peak_anon'] / g:.0%} | {grown / g:.0%} |"
         )
+    rows += [
+        "",
+        "## ppr_topk seeds/s by scratch layout (memory-mapped graph)",
+        "| graph | nodes | eps | dense | hash | hash / dense |",
+        "|---|---|---|---|---|---|",
+    ]
+    scratch = [("pin-board", (res.get("pinboard") or {}).get("ppr_scratch"))]
+    scratch += [
+        (f"synthetic {r['edges'] / 1e6:.0f}M", r.get("ppr_mmap", {}).get("scratch"))
+        for r in res["large"]
+    ]
+    for name, sc in scratch:
+        for eps, v in (sc or {}).get("rates", {}).items():
+            rows.append(
+                f"| {name} | {sc['num_nodes']:,} | {eps} | {v['dense']:,.0f} | "
+                f"{v['hash']:,.0f} | {v['hash'] / v['dense']:.2f} |"
+            )
     rows += [
         "",
         "## Seeds/s, memory-mapped vs in-memory",
