@@ -285,7 +285,7 @@ def child_ppr_scratch(spec: dict) -> dict:
                 dt = time.perf_counter() - t
                 best[scratch] = min(best.get(scratch, float("inf")), dt)
         out[f"{eps:.0e}"] = {k: count / v for k, v in best.items()}
-    return {"num_nodes": sum(csr.num_nodes.values()), "rates": out}
+    return {"num_nodes": sum(csr.num_nodes.values()), "rates": out, "end": _status()}
 
 
 def child_alternate(spec: dict) -> dict:
