@@ -97,8 +97,7 @@ SCRATCH = ("auto", "dense", "hash")
 #: Bytes of one thread's dense scratch (9 per node) above which
 #: ``scratch='auto'`` takes the hash tables
 #: (:mod:`pyg_multisage.sampling._ppr_hash`): the dense arrays then no longer
-#: fit a last-level cache, and the hash tables push faster (measured: 1.5x
-#: at 5.5M nodes and eps 1e-4, 0.5x at 0.55M nodes).
+#: fit a last-level cache (measurements: docs/benchmarks.rst, out-of-core).
 DENSE_SCRATCH_LIMIT = 32 << 20
 #: Initial size exponent of the hash-table scratch (tests lower it).
 _HASH_INIT_BITS = 12
