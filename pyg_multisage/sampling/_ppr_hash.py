@@ -22,6 +22,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pyg_multisage.sampling._topk import insert_packed
+
 #: Initial slots of a table (a power of two; doubled as needed).
 INIT_SLOTS = 1 << 12
 _EMPTY = np.int64(-1)
@@ -174,21 +176,8 @@ def topk(
                 break
         if j < 0:
             continue
-        k = type_k[j]
-        c = cnt[j]
         key = (np.uint64(p_bits[h]) << np.uint64(32)) | (low - np.uint64(v))
-        base = type_col[j]
-        if c < k:
-            pos = c
-            cnt[j] = c + 1
-        elif k > 0 and key > keys_out[base + k - 1]:
-            pos = k - 1
-        else:
-            continue
-        while pos > 0 and keys_out[base + pos - 1] < key:
-            keys_out[base + pos] = keys_out[base + pos - 1]
-            pos -= 1
-        keys_out[base + pos] = key
+        cnt[j] = insert_packed(keys_out, type_col[j], type_k[j], cnt[j], key)
     for j in range(num_types):
         base = type_col[j]
         for q in range(cnt[j]):

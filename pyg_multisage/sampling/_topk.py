@@ -88,3 +88,23 @@ def select_topk_index(ids, scores, m, k, heap):
         heap[n - 1] = r
         _sift_down(heap, ids, scores, n - 1, 0)
     return size
+
+
+@numba.njit(cache=True, inline="always")
+def insert_packed(keys, base, k, c, key):
+    """Offers ``key`` to the descending run ``keys[base:base + c]`` that keeps
+    the best ``k`` keys seen so far (packed ``uint64`` keys: one integer
+    comparison orders them); returns the run's new length. A key below a
+    full run's last one is rejected by one comparison."""
+    if c < k:
+        pos = c
+        c += 1
+    elif k > 0 and key > keys[base + k - 1]:
+        pos = k - 1
+    else:
+        return c
+    while pos > 0 and keys[base + pos - 1] < key:
+        keys[base + pos] = keys[base + pos - 1]
+        pos -= 1
+    keys[base + pos] = key
+    return c

@@ -80,7 +80,7 @@ from pyg_multisage._checks import as_index_array, check_float, check_int
 from pyg_multisage.graph import EdgeType, HeteroCSR
 from pyg_multisage.sampling import _ppr_hash
 from pyg_multisage.sampling._threads import num_threads as _num_threads
-from pyg_multisage.sampling._topk import select_topk
+from pyg_multisage.sampling._topk import insert_packed, select_topk
 from pyg_multisage.sampling.table import NeighborTable
 
 __all__ = ["check_ppr_args", "ppr_topk"]
@@ -330,21 +330,8 @@ def _topk_packed(
         j = node_slot[uv]
         if j == _NO_SLOT:
             continue
-        k = type_k[j]
-        c = cnt[j]
         key = (np.uint64(p_bits[uv]) << np.uint64(32)) | (low - uv)
-        base = type_col[j]
-        if c < k:
-            pos = c
-            cnt[j] = c + 1
-        elif k > 0 and key > keys[base + k - 1]:
-            pos = k - 1
-        else:
-            continue
-        while pos > 0 and keys[base + pos - 1] < key:
-            keys[base + pos] = keys[base + pos - 1]
-            pos -= 1
-        keys[base + pos] = key
+        cnt[j] = insert_packed(keys, type_col[j], type_k[j], cnt[j], key)
     for j in range(num_types):
         base = type_col[j]
         for q in range(cnt[j]):
