@@ -819,15 +819,15 @@ def _ppr_topk(
     if num_seeds > 0 and n > 0:
         with _num_threads(num_threads) as nt:
             nt = min(nt, max(1, (num_seeds + _CHUNK - 1) // _CHUNK))
-            packed = n < 2**32 and total_k > 0 and len(types) < _NO_SLOT
-            if scratch == "hash" and not packed:
+            hashable = n < 2**32 and len(types) < _NO_SLOT  # packed keys
+            if scratch == "hash" and not hashable:
                 raise ValueError(
                     "scratch='hash' needs fewer than 2^32 nodes and fewer than "
                     f"{int(_NO_SLOT)} node types in top_k"
                 )
             if scratch == "auto":  # dense: scores, residuals, type slots
                 big = 9 * n > DENSE_SCRATCH_LIMIT
-                scratch = "hash" if packed and big else "dense"
+                scratch = "hash" if hashable and big else "dense"
             graph = _PushGraph(
                 indptr, edges, edges.view(_float_view(edges.dtype)), alpha, eps
             )
