@@ -28,8 +28,9 @@ from pyg_multisage.sampling._topk import insert_packed
 INIT_SLOTS = 1 << 12
 _EMPTY = np.int64(-1)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-#: Residual left on a pushed node (see ``ppr._PUSHED``).
-_PUSHED = np.float32(-1e-30)
+#: Residual left on a node once pushed (both PPR kernels; why it is exact:
+#: :func:`pyg_multisage.sampling.ppr._push_source`).
+PUSHED = np.float32(-1e-30)
 
 
 @numba.njit(cache=True, inline="always")
@@ -102,7 +103,7 @@ def push_source(s, indptr, edges, edges_f, alpha, eps, table, bits):
     d = indptr[s + 1] - indptr[s]
     if d == 0 or keep == 0.0:
         p[h] = np.float32(1.0)
-        r[h] = _PUSHED
+        r[h] = PUSHED
         return table, bits, m_used, 0
     r[h] = np.float32(1.0) / np.float32(d)
     hops = 0
@@ -124,7 +125,7 @@ def push_source(s, indptr, edges, edges_f, alpha, eps, table, bits):
         head = (head + 1) & mask
         size -= 1
         rs = r[hv]
-        r[hv] = _PUSHED
+        r[hv] = PUSHED
         p[hv] = p[hv] + a * rs * np.float32(deg)
         share = keep * rs
         hops += deg
@@ -139,7 +140,7 @@ def push_source(s, indptr, edges, edges_f, alpha, eps, table, bits):
             old = r[hw]
             if f < 0.0:  # sink: it keeps the walk until it restarts
                 if old == 0.0:
-                    r[hw] = _PUSHED
+                    r[hw] = PUSHED
                 p[hw] = p[hw] + share
                 continue
             new = old + share * f

@@ -105,8 +105,8 @@ _HASH_INIT_BITS = 12
 _MERGE_CHUNK = 1 << 18
 #: Residual left on a node once pushed: marks it touched (``!= 0``) while
 #: staying below every threshold; adding a share to it gives the share
-#: (see :func:`_push_source`).
-_PUSHED = np.float32(-1e-30)
+#: (see :func:`_push_source`). Shared with the hash-table kernel.
+_PUSHED = _ppr_hash.PUSHED
 #: ``node_slot`` entry of a node whose type is not in ``top_k``.
 _NO_SLOT = np.uint8(255)
 
