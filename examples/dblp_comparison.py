@@ -32,7 +32,7 @@ context type; ``--pixie-walks``, ``--pixie-traversals``,
 
 Usage::
 
-    python examples/dblp_comparison.py [--epochs 4] [--seeds 0 1 2] [--jobs 2]
+    python examples/dblp_comparison.py [--epochs 4] [--seeds 0 1 2] [--jobs N]
         [--models text pinsage ...] [--raw-dir PATH]
 
 Cost on a 2-core CPU (``docs/comparison.rst``): the six models of
@@ -407,14 +407,21 @@ def main(argv: list[str] | None = None) -> dict:
         default=0,
         help="PinSage's hard-negative curriculum, at most so many per query",
     )
-    ap.add_argument("--sweep-lr", nargs="+", type=float, default=[6e-3, 1.2e-2])
+    ap.add_argument(
+        "--sweep-lr",
+        nargs="+",
+        type=float,
+        default=[3e-3, 6e-3, 1.2e-2, 2.4e-2],
+        help="learning rates of the sweep (default: 0.003 0.006 0.012 0.024)",
+    )
     ap.add_argument("--sweep-temperature", nargs="+", type=float, default=[10.0, 20.0])
     ap.add_argument(
         "--sweep-budget",
         type=float,
-        default=0.125,
+        default=0.25,
         help="fraction of the main budget each sweep cell trains (default: "
-        "half an epoch of the 4)",
+        "one epoch of the 4: half-epoch cells favour the largest rate and "
+        "hid the best rates of the slower-starting models)",
     )
     ap.add_argument("--sweep-seed", type=int, default=0)
     ap.add_argument("--raw-dir", help="raw DBLP files (default: $PYG_MULTISAGE_DBLP)")
@@ -427,7 +434,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="one run folder and record per (model, seed, setting); finished "
         "runs are reused and interrupted ones resumed",
     )
-    ap.add_argument("--jobs", type=int, default=1, help="runs trained at a time")
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="runs trained at a time, one process each (default: the CPU "
+        "count, at most 4)",
+    )
     ap.add_argument(
         "--threads",
         type=int,

@@ -322,7 +322,7 @@ def test_dblp_comparison_sweeps_trains_and_aggregates(dblp_dir, tmp_path):
     argv += ["--batch-size", "8", "--negatives", "8", "--out", str(tmp_path / "out")]
     argv += ["--eval-pairs", "50", "--val-pairs", "50", "--sweep-budget", "0.5"]
     argv += ["--sweep-lr", "0.5", "0.003", "--sweep-temperature", "20"]
-    argv += ["--cache", str(tmp_path / "cache"), "--name", "cmp"]
+    argv += ["--cache", str(tmp_path / "cache"), "--name", "cmp", "--jobs", "1"]
     comparison.main([*argv, "--seeds", "1", "--no-aggregate"])
     cache = tmp_path / "cache"
     sweep = sorted(p.name for p in cache.glob("sweep-*.json"))
