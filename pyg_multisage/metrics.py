@@ -13,6 +13,7 @@ r"""The evaluation metrics of MultiSage §3.1 and OmniSage §4.2.1.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -37,6 +38,36 @@ def _sort_keys(scores: Tensor, index: Tensor) -> Tensor:
     bits = (scores.float() + 0.0).view(torch.int32)  # + 0.0 folds -0.0 into 0.0
     mono = torch.where(bits >= 0, bits, bits ^ 0x7FFFFFFF).to(torch.int64)
     return mono * (1 << 32) + (_LOW32 - index)
+
+
+def _excluded_keys(scores: Tensor, index: Tensor) -> Tensor:
+    """:func:`_sort_keys` with the excluded entries (score ``-inf``) at
+    :data:`_MIN64`, below every other key."""
+    keys = _sort_keys(scores, index)
+    return keys.masked_fill_(scores == -math.inf, _MIN64)
+
+
+def _topk_keys(scores: Tensor, index: Tensor, k: int, margin: int = 16) -> Tensor:
+    """The :obj:`k` largest :func:`_excluded_keys` of each row, unsorted.
+
+    The keys of a whole ``[rows, N]`` block cost more than the ranking itself,
+    so the float top-``k + margin`` of each row is taken first and only those
+    candidates get keys. That is exact where the last candidate scores
+    strictly below the ``k``-th (then every other entry ranks below ``k``
+    candidates); rows where ties reach past the candidates take the keys of
+    the whole row.
+    """
+    k2 = min(scores.shape[1], k + margin)
+    if k == 0 or k2 == scores.shape[1]:
+        return _excluded_keys(scores, index).topk(k, dim=1, sorted=False).values
+    vals, cols = scores.topk(k2, dim=1, sorted=True)
+    best = _excluded_keys(vals, index[cols]).topk(k, dim=1, sorted=False).values
+    tied = ~(vals[:, k2 - 1] < vals[:, k - 1])  # NaN counts as tied
+    if bool(tied.any()):
+        rows = tied.nonzero().squeeze(1)
+        full = _excluded_keys(scores[rows], index)
+        best[rows] = full.topk(k, dim=1, sorted=False).values
+    return best
 
 
 def _key_index(keys: Tensor) -> Tensor:
@@ -176,16 +207,17 @@ def retrieval_metrics(
                 hit[rows[ok], loc[ok]] = True
             count += ((sq >= thr) & ~hit).sum(1)
             if k_top > 0:
-                keys = _sort_keys(s, torch.arange(p0, p1, device=pool.device))
+                sf = s + 0.0  # a copy; + 0.0 folds -0.0 into 0.0
                 for ix, off in ((qry_idx, 0), (pos_idx, m)):
                     if ix is None:
                         continue
                     loc = ix[start:end] - p0
                     ok = (loc >= 0) & (loc < p1 - p0)
-                    keys[rows[ok] + off, loc[ok]] = _MIN64
+                    sf[rows[ok] + off, loc[ok]] = -math.inf
+                kk = min(k_top, p1 - p0)
+                keys = _topk_keys(sf, torch.arange(p0, p1, device=pool.device), kk)
                 cand = keys if best is None else torch.cat([best, keys], 1)
-                kk = min(k_top, cand.shape[1])
-                best = cand.topk(kk, dim=1, sorted=False).values
+                best = cand.topk(min(k_top, cand.shape[1]), dim=1, sorted=False).values
         ranks[start:end] = count + 1
         if k_top > 0:
             top = _key_index(best)

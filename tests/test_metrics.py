@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from pyg_multisage import metrics
 from pyg_multisage.metrics import (
     random_ranking_metrics,
     recall_at_k,
@@ -244,3 +245,46 @@ def test_random_ranking_closed_form_and_bad_input():
         random_ranking_metrics([])
     with pytest.raises(ValueError, match="ks"):
         random_ranking_metrics(5, ks=(0,))
+
+
+def test_topk_keys_equals_keys_of_whole_rows():
+    """The overlap metrics key only each row's float top-(K + 16) candidates
+    unless ties reach past them: on scores from a handful of values (ties
+    everywhere, across the candidate cut), excluded entries (``-inf``) and a
+    NaN, the K best keys equal those of the whole rows."""
+    gen = torch.Generator().manual_seed(5)
+    s = torch.randint(0, 6, (7, 300), generator=gen).float() / 4 - 0.5
+    s[1] = torch.randn(300, generator=gen)  # no ties: candidates only
+    s[2, :40] = 9.0  # 40 tied at the top
+    s[3, torch.randperm(300, generator=gen)[:250]] = -math.inf  # 50 left
+    s[4, 17] = math.nan
+    s = s + 0.0
+    index = torch.arange(1000, 1300)
+    for k in (1, 5, 20, 60, 284, 300):
+        got = metrics._topk_keys(s, index, k).sort(1).values
+        ref = metrics._excluded_keys(s, index).topk(k, dim=1).values.sort(1).values
+        assert torch.equal(got, ref), k
+
+
+@pytest.mark.parametrize("pool_chunk", [64, 1000])
+def test_overlap_metrics_same_as_keying_whole_rows(pool_chunk, monkeypatch):
+    """End to end, with exact and near-duplicate pool rows: the same metrics
+    as keying every score (the definition)."""
+    gen = torch.Generator().manual_seed(6)
+    pool = torch.randn(300, 6, generator=gen)
+    pool[100:140] = pool[7]
+    pool[200:210] = pool[9] * (1 + 1e-7)
+    qi = torch.tensor([7, 100, 9, 3, 120, 250])
+    pi = torch.tensor([120, 7, 205, 4, 101, 9])
+    args = (pool[qi], pool[pi] + 0.01 * torch.randn(6, 6, generator=gen), pool)
+    kw = dict(positive_index=pi, query_index=qi, pool_chunk_size=pool_chunk)
+    for k_top in (5, 20, 60):
+        got = retrieval_metrics(*args, topk_overlap_k=k_top, **kw)
+        with monkeypatch.context() as mp:
+            mp.setattr(
+                metrics,
+                "_topk_keys",
+                lambda sc, ix, k: metrics._excluded_keys(sc, ix).topk(k, dim=1).values,
+            )
+            ref = retrieval_metrics(*args, topk_overlap_k=k_top, **kw)
+        assert got == ref
