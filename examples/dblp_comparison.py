@@ -35,18 +35,15 @@ Usage::
     python examples/dblp_comparison.py [--epochs 4] [--seeds 0 1 2] [--jobs N]
         [--models text pinsage ...] [--raw-dir PATH]
 
-Cost on a 2-core CPU (``docs/comparison.rst``): the six models of
-MultiSage's table plus ``omnisage (no graph)`` take about 114 minutes with
-``--jobs 2`` at the default 4 epochs (52 at 2 epochs); ``omnisage`` with its
-PPR graph adds 32–46 minutes (its sweep and 3 seeds; one of its runs
-costs about 1.2 MultiSage-3 runs), so leave it out of ``--models`` on a
-small machine or add it later with ``--update``. Those times were measured
-before validation passes skipped the top-100 overlap metrics (about 2 s
-instead of 18 s each on one loaded core, 8 per run).
+Cost on a 2-core CPU (``docs/comparison.rst``): with the defaults (two runs
+at a time) the whole table, all nine rows, 3 seeds and the sweep's 54
+one-epoch cells, takes about 78 minutes; ``omnisage`` with its PPR graph is
+about a third of it (16× the text MLP per epoch), so leave it out of
+``--models`` on a small machine or add it later with ``--update``.
 
 Resumable: each (model, seed, setting) run is a run folder under ``--cache``
 (an interrupted run continues from its last checkpoint) and a finished run's
-record is reused, so a second call only aggregates. ``--jobs 2`` trains two
+record is reused, so a second call only aggregates. ``--jobs N`` trains N
 runs at a time in separate processes. Writes
 ``benchmarks/results/dblp_comparison.json`` (``{model: {metric: {"mean": ...,
 "std": ...}}}`` plus ``_meta``: settings, sweep, best epochs, seconds), a CSV,
@@ -95,17 +92,18 @@ MODELS = {
     "omnisage (no graph)": "omnisage-nograph",
     "pinsage (venue only)": "pinsage-2",
 }
-#: Seconds per epoch relative to ``text`` (measured, 1 thread): the order in
-#: which parallel runs start.
+#: Seconds per epoch relative to ``text`` (the one-epoch sweep cells of the
+#: 2-core table, two runs at a time, 1 thread each): the order in which
+#: parallel runs start.
 RELATIVE_COST = {
-    "omnisage": 4.8,
-    "multisage-3": 3.4,
-    "gat": 3.2,
-    "han": 2.2,
-    "multisage-2": 2.1,
-    "pinsage": 1.8,
-    "pinsage (venue only)": 1.6,
-    "omnisage (no graph)": 1.1,
+    "omnisage": 16.2,
+    "multisage-3": 7.4,
+    "gat": 6.2,
+    "han": 3.8,
+    "multisage-2": 3.4,
+    "pinsage": 2.2,
+    "omnisage (no graph)": 1.9,
+    "pinsage (venue only)": 1.8,
     "text": 1.0,
 }
 #: OmniSage rows' Eq. 6 weight lambda_f of the entity-feature task, chosen on
