@@ -62,9 +62,11 @@ import json
 import math
 import os
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -185,6 +187,21 @@ def run_job(job: Job, threads: int | None = None) -> dict:
     return record
 
 
+def stop_with_parent(parent: int, poll: float = 1.0) -> None:
+    """Pool initializer: when the comparison's process dies without shutting
+    its pool down (``kill``, a lost terminal), the worker interrupts its run
+    as SIGTERM does (the current step finishes and is checkpointed, then the
+    worker exits) instead of training on as an orphan that a restarted
+    comparison would race for the same run folder."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
+
+
 def run_jobs(jobs: list[Job], num_jobs: int, threads: int | None, desc: str):
     """Records of :obj:`jobs` (in order), trained :obj:`num_jobs` at a time
     in separate processes (``1``: in this process), with a progress bar."""
@@ -205,7 +222,12 @@ def run_jobs(jobs: list[Job], num_jobs: int, threads: int | None, desc: str):
         ctx = get_context("spawn")
         # Longest runs first, so that no long run starts last.
         todo.sort(key=lambda i: -RELATIVE_COST.get(jobs[i].name, 1.0))
-        with ProcessPoolExecutor(num_jobs, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(
+            num_jobs,
+            mp_context=ctx,
+            initializer=stop_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             futures = {pool.submit(run_job, jobs[i], threads): i for i in todo}
             for future in as_completed(futures):
                 out[futures[future]] = future.result()

@@ -5,11 +5,15 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
-from example_scripts import load_example
+from example_scripts import EXAMPLES, load_example
 from torch_geometric.data import HeteroData
 
 
@@ -424,3 +428,44 @@ def test_dblp_comparison_sweeps_trains_and_aggregates(dblp_dir, tmp_path):
     assert exit_info.value.code == 2
     assert (tmp_path / "out" / "cmp.json").read_bytes() == before
     assert not list(cache.glob("*-han-*"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc")
+def test_dblp_comparison_workers_stop_when_the_comparison_dies(tmp_path):
+    """A worker of ``--jobs N`` whose parent is killed mid-run gets SIGTERM
+    (the trainer's graceful stop) instead of training on as an orphan."""
+    script = tmp_path / "orphan.py"
+    script.write_text(
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {str(EXAMPLES)!r})\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from multiprocessing import get_context\n"
+        "import dblp_comparison as dc\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ProcessPoolExecutor(1, mp_context=get_context('spawn'),\n"
+        "        initializer=dc.stop_with_parent, initargs=(os.getpid(), 0.1))\n"
+        "    print(pool.submit(os.getpid).result(), flush=True)\n"
+        "    pool.submit(time.sleep, 120)\n"
+        "    time.sleep(0.5)\n"
+        "    os._exit(0)  # dies without shutting the pool down\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    worker = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while _running(worker):
+        if time.monotonic() > deadline:
+            os.kill(worker, 9)
+            raise AssertionError("the orphaned worker kept running")
+        time.sleep(0.2)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
