@@ -44,8 +44,8 @@ top 50) at eps 1e-4 and 1e-5 against PyG's ``get_ppr``. Reported per row:
   hops, then after the counting (``_WalkConfig.stages``: one integer test per
   stage, the hops themselves unchanged), against the whole run.
 
-Usage: ``python benchmarks/shapes.py [--seeds 2000] [--targets 1000]
-[--threads 2] [--repeat 2] [--no-dgl] [--big]``; prints a table, writes
+Usage: ``python benchmarks/shapes.py [--seeds 10000] [--targets 1000]
+[--threads 2] [--repeat 5] [--no-dgl] [--big]``; prints a table, writes
 ``benchmarks/results/shapes.json`` and ``shapes.png`` (x peer per shape).
 """
 
@@ -500,7 +500,7 @@ def save(args, rows: list[dict], probes: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, default=2000)
+    ap.add_argument("--seeds", type=int, default=10_000)
     ap.add_argument(
         "--targets",
         type=int,
@@ -509,7 +509,13 @@ def main() -> None:
         "against this machine's drifts)",
     )
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="best of this many runs per kernel (PPR: rounds of ours and "
+        "get_ppr in turn); 2 left the ratios to the machine's drifts",
+    )
     ap.add_argument("--error-sample", type=int, default=5)
     ap.add_argument("--probe-reads", type=int, default=4_000_000)
     ap.add_argument("--big", action="store_true", help="add the 50M-edge graph")
