@@ -3,7 +3,11 @@
 Rows of a :class:`~pyg_multisage.sampling.NeighborTable` are ordered by score
 descending, ties broken by node id ascending. :func:`select_topk` finds the
 ``k`` best of ``m`` touched nodes with a bounded heap (``O(m log k)``), never
-looking at untouched nodes.
+looking at untouched nodes. Where a score is an integer or a positive float
+and ids fit the remaining bits, :func:`insert_packed` and
+:func:`insert_packed_at` keep the best ``k`` as packed ``uint64`` keys
+(score above ``mask - id``): one integer comparison orders two candidates,
+and a full run rejects a worse one with a single comparison.
 """
 
 import numba
@@ -64,32 +68,6 @@ def select_topk(ids, scores, m, k, heap, out_ids, out_scores):
     return size
 
 
-@numba.njit(cache=True)
-def select_topk_index(ids, scores, m, k, heap):
-    """Like :func:`select_topk` but leaves, in ``heap[:n]``, the positions
-    (into ``ids[:m]``) of the selection, best first, and returns ``n``. Use it
-    when more than ids and scores must follow the selection (contexts)."""
-    size = min(k, m)
-    if size <= 0:
-        return 0
-    for i in range(size):
-        heap[i] = i
-    for pos in range(size // 2 - 1, -1, -1):
-        _sift_down(heap, ids, scores, size, pos)
-    for i in range(size, m):
-        r = heap[0]
-        if _worse(scores[r], ids[r], scores[i], ids[i]):
-            heap[0] = i
-            _sift_down(heap, ids, scores, size, 0)
-    # Sort heap[:size] best-first in place (heap sort, worst popped to the end).
-    for n in range(size, 1, -1):
-        r = heap[0]
-        heap[0] = heap[n - 1]
-        heap[n - 1] = r
-        _sift_down(heap, ids, scores, n - 1, 0)
-    return size
-
-
 @numba.njit(cache=True, inline="always")
 def insert_packed(keys, base, k, c, key):
     """Offers ``key`` to the descending run ``keys[base:base + c]`` that keeps
@@ -107,4 +85,27 @@ def insert_packed(keys, base, k, c, key):
         keys[base + pos] = keys[base + pos - 1]
         pos -= 1
     keys[base + pos] = key
+    return c
+
+
+@numba.njit(cache=True, inline="always")
+def insert_packed_at(keys, at, k, c, key, j):
+    """:func:`insert_packed` for a run ``keys[:c]`` of at most ``k`` keys
+    (from position 0) that also moves a parallel array: ``at[i]`` is the
+    caller's position ``j`` of the item whose key is ``keys[i]`` (the walk
+    kernels keep there the touched-list position, whose context follows the
+    selection). Returns the run's new length."""
+    if c < k:
+        i = c
+        c += 1
+    elif k > 0 and key > keys[k - 1]:
+        i = k - 1
+    else:
+        return c
+    while i > 0 and keys[i - 1] < key:
+        keys[i] = keys[i - 1]
+        at[i] = at[i - 1]
+        i -= 1
+    keys[i] = key
+    at[i] = j
     return c

@@ -77,7 +77,7 @@ from pyg_multisage._checks import (
 )
 from pyg_multisage.graph import CSR, HeteroCSR
 from pyg_multisage.sampling._threads import num_threads as _num_threads
-from pyg_multisage.sampling._topk import select_topk_index
+from pyg_multisage.sampling._topk import insert_packed_at
 from pyg_multisage.sampling.ppr import _prefetch
 from pyg_multisage.sampling.rng import next_state, randint, stream, uniform
 from pyg_multisage.sampling.table import NeighborTable
@@ -119,6 +119,9 @@ class _WalkConfig(NamedTuple):
     # Work done per seed, for the benchmarks' time split:
     # 1 the hops only, 2 hops and visit counting, 3 everything (the default).
     stages: int = 3
+    # Bits of a target id in the packed (count, id) keys of the top-k
+    # selection (:func:`_run` checks that counts fit the rest).
+    id_bits: int = 32
 
 
 class _WalkOutput(NamedTuple):
@@ -267,6 +270,8 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
     seed = cfg.seed
     count = cfg.stages >= 2
     select = cfg.stages >= 3
+    id_bits = np.uint64(cfg.id_bits)
+    id_mask = (np.uint64(1) << id_bits) - np.uint64(1)
     out_nbr, out_w, out_ctx, out_cnt = out.neighbor, out.weight, out.context, out.count
     num_seeds = seeds.shape[0]
     num_chunks = (num_seeds + _CHUNK - 1) // _CHUNK
@@ -283,9 +288,9 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
         dom = np.zeros(table_size if track else 0, np.int32)
         slot = np.empty(max_touched, np.uint64)
         touched = np.empty(max_touched, np.int64)
-        score = np.empty(max_touched, np.int64)
         gathered = np.empty(max_touched if track else 0, np.int64)
-        heap = np.empty(k, np.int64)
+        best = np.empty(k, np.uint64)  # packed (count, id) keys, best first
+        best_at = np.empty(k, np.int64)  # their positions in touched
         state = np.empty(LANES, np.uint64)
         cur = np.empty(LANES, np.int64)
         live = np.empty(LANES, np.bool_)
@@ -365,24 +370,29 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
                         h, m = _visit(keys, slot, touched, u, m)
                         cnt[h] += 1
                         _vote(ctx, dom, h, first[lane] + 1)
-            # Gather the touched nodes' state and clear their slots in one
-            # pass, then select the top-k among the touched nodes only.
+            # One pass over the touched nodes only: gather their state,
+            # clear their slots and offer each to the top-k as one key, its
+            # count above (mask - id): a larger key is a higher count, then
+            # a smaller id (the tables' order).
+            n = 0
             for j in range(m):
                 h = slot[j]
-                score[j] = cnt[h]
+                c = cnt[h]
                 keys[h] = -1
                 cnt[h] = 0
                 if track:
                     gathered[j] = ctx[h]
                     ctx[h] = 0
                     dom[h] = 0
-            n = select_topk_index(touched, score, m, k, heap) if select else 0
+                if select:
+                    key = (np.uint64(c) << id_bits) | (id_mask - np.uint64(touched[j]))
+                    n = insert_packed_at(best, best_at, k, n, key, j)
             for j in range(n):
-                h = heap[j]
-                out_nbr[i, j] = touched[h]
-                out_w[i, j] = score[h]
+                at = best_at[j]
+                out_nbr[i, j] = touched[at]
+                out_w[i, j] = np.float32(best[j] >> id_bits)
                 if track:
-                    out_ctx[i, j] = gathered[h] - 1
+                    out_ctx[i, j] = gathered[at] - 1
             out_cnt[i] = n
 
 
@@ -549,6 +559,14 @@ def _run(
         count=np.zeros(num_seeds, np.int64),
     )
     if num_seeds:
+        most = num_walks * (1 if restart else num_traversals)  # highest count
+        id_bits = max(1, (csr.num_nodes[target] - 1).bit_length())
+        if id_bits + most.bit_length() > 64:
+            raise ValueError(
+                f"num_walks={num_walks}: visit counts up to {most} and "
+                f"{csr.num_nodes[target]} target ids do not fit the 64-bit keys "
+                f"of the top-k selection"
+            )
         cfg = _WalkConfig(
             num_walks=num_walks,
             num_traversals=num_traversals,
@@ -558,6 +576,7 @@ def _run(
             k=k,
             seed=seed,
             stages=stages,
+            id_bits=id_bits,
         )
         with _num_threads(threads):
             size = _table_size(num_walks * (1 if restart else num_traversals))

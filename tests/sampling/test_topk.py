@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyg_multisage.sampling._topk import select_topk, select_topk_index
+from pyg_multisage.sampling._topk import insert_packed_at, select_topk
 
 
 @settings(max_examples=60, deadline=None)
@@ -21,8 +21,15 @@ def test_select_topk_matches_sorting(scores, k):
     assert n == len(ref)
     np.testing.assert_array_equal(out_i[:n], [i for _, i in ref])
     np.testing.assert_array_equal(out_s[:n], [-x for x, _ in ref])
-    n2 = select_topk_index(ids, s, m, k, heap)
-    np.testing.assert_array_equal(ids[heap[:n2]], out_i[:n])
+    # the packed run: integer scores above (mask - id), positions alongside
+    keys, at = np.empty(max(k, 1), np.uint64), np.empty(max(k, 1), np.int64)
+    c = 0
+    for j in range(m):
+        key = (np.uint64(scores[j]) << np.uint64(32)) | np.uint64(2**32 - 1 - ids[j])
+        c = insert_packed_at(keys, at, k, c, key, j)
+    assert c == n
+    np.testing.assert_array_equal(ids[at[:c]], out_i[:n])
+    np.testing.assert_array_equal(keys[:c] >> np.uint64(32), out_s[:n])
 
 
 def test_rng_streams_are_the_same_from_python_ints():

@@ -518,6 +518,9 @@ def test_bad_input(small, fn, length, prob):
         fn(small, [0], seed=-1, **ok)
     with pytest.raises(TypeError, match="csr"):
         fn(object(), [0], **ok)
+    # visit counts and ids share the 64 bits of the top-k keys
+    with pytest.raises(ValueError, match="num_walks=2305843009213693952"):
+        fn(small, [0], num_walks=2**61, **ok)
 
 
 def test_no_relation_between_target_and_context():
