@@ -316,18 +316,21 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
                         if not live[lane]:
                             continue
                         s = state[lane]
+                        node = cur[lane]
                         if t > 0:
                             s, bits = next_state(s)
-                            if uniform(bits) < prob:
-                                if restart:
-                                    cur[lane] = v
-                                    first[lane] = -1
-                                else:
-                                    live[lane] = False
-                                    continue
+                            hit = uniform(bits) < prob
+                            if restart:  # branch-free: the draw is a coin flip
+                                node = v if hit else node
+                                cur[lane] = node
+                                f0 = first[lane]
+                                first[lane] = -1 if hit else f0
+                            elif hit:
+                                live[lane] = False
+                                continue
                         s, bits = next_state(s)
                         state[lane] = s
-                        e = _edge(ptr_tc, cw_tc, cur[lane], bits)
+                        e = _edge(ptr_tc, cw_tc, node, bits)
                         if e < 0:
                             live[lane] = False
                         else:
@@ -356,8 +359,8 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
                         u = np.int64(idx_ct[pos[lane]])
                         cur[lane] = u
                         _prefetch(ptr_tc, u)  # the next traversal's first row
-                        if first[lane] < 0:
-                            first[lane] = mid[lane]
+                        f0 = first[lane]
+                        first[lane] = mid[lane] if f0 < 0 else f0
                         if every_traversal and count and u != v:
                             h, m = _visit(keys, slot, touched, u, m)
                             cnt[h] += 1
