@@ -33,7 +33,11 @@ reads, the node's row offsets and then the neighbor id at the drawn edge, so
 each hop is two passes over the lanes: the first draws every lane's edge
 from its row offsets (prefetched when the node became known) and prefetches
 the id there, the second reads the ids (their misses now in flight
-together) and prefetches the next rows. (Reading the id in the same pass as
+together) and prefetches the next rows. PinSage's walks end at random (termination
+probability per traversal), so its kernel (:func:`_pinsage_kernel`) runs
+the passes over a compacted list of the live lanes rather than testing a
+flag per lane (1.3-1.6x faster); Algorithm 2's walks restart instead, and
+keep their lanes in place. (Reading the id in the same pass as
 the offsets left those misses one at a time: splitting them made the walks
 1.2-2.2x faster, 1.9-2.2x on a 4.7M-edge power-law graph.)
 
@@ -257,7 +261,9 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
     traversal (PinSage); otherwise only the walk's last target node
     ``path[-1]`` is counted, and voted for its first context ``path[1]``
     (Algorithm 2). A seed never counts itself. Writes row ``i`` into
-    ``out.*[i, :out.count[i]]`` sorted by count desc, id asc.
+    ``out.*[i, :out.count[i]]`` sorted by count desc, id asc. (:func:`_run`
+    runs PinSage's setting on :func:`_pinsage_kernel`, which gives the same
+    rows faster.)
     """
     ptr_tc, idx_tc, cw_tc = tc.indptr, tc.indices, tc.cumw
     ptr_ct, idx_ct, cw_ct = ct.indptr, ct.indices, ct.cumw
@@ -396,6 +402,130 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
                 out_w[i, j] = np.float32(best[j] >> id_bits)
                 if track:
                     out_ctx[i, j] = gathered[at] - 1
+            out_cnt[i] = n
+
+
+@numba.njit(cache=True, inline="always")
+def _compact(act, ok, na):
+    """Keeps, in order, the lanes of ``act[:na]`` whose ``ok`` is set;
+    returns their number."""
+    nw = 0
+    for q in range(na):
+        lane = act[q]
+        act[nw] = lane
+        nw += ok[lane]
+    return nw
+
+
+@numba.njit(cache=True, parallel=True)
+def _pinsage_kernel(seeds, tc, ct, cfg, table_size, out):
+    """:func:`_walk_kernel` for PinSage's walks (``restart=False``,
+    ``every_traversal=True``, no contexts), whose lanes end early: before
+    every traversal but the first a walk ends with probability ``prob``, so
+    after a few traversals most lanes have ended. Instead of testing a flag
+    per lane and pass (a mispredicted branch whenever walks end at random),
+    every pass runs over the list of live lanes ``act[:na]`` (in lane
+    order), which the two passes that can end a walk rebuild
+    (:func:`_compact`, only when one ended); a lane that ends draws its hop
+    like the others (its state is never read again), so those passes do not
+    branch on it either. Same streams, hops and counts as
+    :func:`_walk_kernel`: identical rows (1.3-1.4x faster at 1 thread on
+    pin-board, DBLP paper-term and the hub graph)."""
+    ptr_tc, idx_tc, cw_tc = tc.indptr, tc.indices, tc.cumw
+    ptr_ct, idx_ct, cw_ct = ct.indptr, ct.indices, ct.cumw
+    num_walks = cfg.num_walks
+    num_traversals = cfg.num_traversals
+    prob = cfg.prob
+    k = cfg.k
+    seed = cfg.seed
+    count = cfg.stages >= 2
+    select = cfg.stages >= 3
+    id_bits = np.uint64(cfg.id_bits)
+    id_mask = (np.uint64(1) << id_bits) - np.uint64(1)
+    out_nbr, out_w, out_cnt = out.neighbor, out.weight, out.count
+    num_seeds = seeds.shape[0]
+    num_chunks = (num_seeds + _CHUNK - 1) // _CHUNK
+    max_touched = num_walks * num_traversals
+    for chunk in numba.prange(num_chunks):
+        keys = np.full(table_size, -1, np.int64)  # the visit table, as above
+        cnt = np.zeros(table_size, np.int32)
+        slot = np.empty(max_touched, np.uint64)
+        touched = np.empty(max_touched, np.int64)
+        best = np.empty(k, np.uint64)
+        best_at = np.empty(k, np.int64)
+        state = np.empty(LANES, np.uint64)
+        cur = np.empty(LANES, np.int64)
+        mid = np.empty(LANES, np.int64)
+        pos = np.empty(LANES, np.int64)
+        ok = np.empty(LANES, np.bool_)
+        act = np.empty(LANES, np.uint64)  # unsigned: no wraparound on indexing
+        for i in range(chunk * _CHUNK, min(num_seeds, (chunk + 1) * _CHUNK)):
+            v = seeds[i]
+            m = 0
+            for w0 in range(0, num_walks, LANES):
+                na = min(LANES, num_walks - w0)
+                for lane in range(na):
+                    state[lane] = stream(seed, v, w0 + lane)
+                    cur[lane] = v
+                    act[lane] = lane
+                for t in range(num_traversals):
+                    # Hop 1: terminate, then to a context (edge picked, id
+                    # prefetched; the ids are read in the next pass).
+                    ended = 0
+                    for q in range(na):
+                        lane = act[q]
+                        s = state[lane]
+                        alive = True
+                        if t > 0:
+                            s, bits = next_state(s)
+                            alive = uniform(bits) >= prob
+                        s, bits = next_state(s)
+                        state[lane] = s
+                        e = _edge(ptr_tc, cw_tc, cur[lane], bits)
+                        pos[lane] = e
+                        _prefetch(idx_tc, e)  # a hint: harmless for e = -1
+                        ok[lane] = alive and e >= 0
+                        ended += not ok[lane]
+                    if ended:
+                        na = _compact(act, ok, na)
+                    for q in range(na):
+                        lane = act[q]
+                        c = np.int64(idx_tc[pos[lane]])
+                        mid[lane] = c
+                        _prefetch(ptr_ct, c)  # the next hop's row
+                    # Hop 2: back to a target node, counted.
+                    ended = 0
+                    for q in range(na):
+                        lane = act[q]
+                        s, bits = next_state(state[lane])
+                        state[lane] = s
+                        e = _edge(ptr_ct, cw_ct, mid[lane], bits)
+                        pos[lane] = e
+                        _prefetch(idx_ct, e)
+                        ok[lane] = e >= 0
+                        ended += e < 0
+                    if ended:
+                        na = _compact(act, ok, na)
+                    for q in range(na):
+                        lane = act[q]
+                        u = np.int64(idx_ct[pos[lane]])
+                        cur[lane] = u
+                        _prefetch(ptr_tc, u)  # the next traversal's first row
+                        if count and u != v:
+                            h, m = _visit(keys, slot, touched, u, m)
+                            cnt[h] += 1
+            n = 0  # clear the touched slots and select, as in _walk_kernel
+            for j in range(m):
+                h = slot[j]
+                c = cnt[h]
+                keys[h] = -1
+                cnt[h] = 0
+                if select:
+                    key = (np.uint64(c) << id_bits) | (id_mask - np.uint64(touched[j]))
+                    n = insert_packed_at(best, best_at, k, n, key, j)
+            for j in range(n):
+                out_nbr[i, j] = touched[best_at[j]]
+                out_w[i, j] = np.float32(best[j] >> id_bits)
             out_cnt[i] = n
 
 
@@ -583,7 +713,8 @@ def _run(
         )
         with _num_threads(threads):
             size = _table_size(num_walks * (1 if restart else num_traversals))
-            _walk_kernel(seeds, tc, ct, cfg, size, out)
+            kernel = _walk_kernel if restart else _pinsage_kernel
+            kernel(seeds, tc, ct, cfg, size, out)
     return NeighborTable.from_padded(
         seeds, out.count, out.neighbor, out.weight, out.context if track else None
     )
