@@ -33,13 +33,14 @@ reads, the node's row offsets and then the neighbor id at the drawn edge, so
 each hop is two passes over the lanes: the first draws every lane's edge
 from its row offsets (prefetched when the node became known) and prefetches
 the id there, the second reads the ids (their misses now in flight
-together) and prefetches the next rows. PinSage's walks end at random (termination
-probability per traversal), so its kernel (:func:`_pinsage_kernel`) runs
-the passes over a compacted list of the live lanes rather than testing a
-flag per lane (1.3-1.6x faster); Algorithm 2's walks restart instead, and
-keep their lanes in place. (Reading the id in the same pass as
+together) and prefetches the next rows. (Reading the id in the same pass as
 the offsets left those misses one at a time: splitting them made the walks
-1.2-2.2x faster, 1.9-2.2x on a 4.7M-edge power-law graph.)
+1.2-2.2x faster, 1.9-2.2x on a 4.7M-edge power-law graph.) PinSage's walks
+end at random (termination probability per traversal), so its kernel
+(:func:`_pinsage_kernel`) runs the passes over a compacted list of the live
+lanes rather than testing a flag per lane (1.3-1.6x faster); Algorithm 2's
+walks restart instead and keep their lanes in place, and its restart draw is
+applied as selects (a coin flip mispredicts as a branch).
 
 Visit counters and dominant-context state live in a small open-addressing
 table per seed (a power of two, at least twice the walks' largest number of
