@@ -430,8 +430,11 @@ def _pinsage_kernel(seeds, tc, ct, cfg, table_size, out):
     (:func:`_compact`, only when one ended); a lane that ends draws its hop
     like the others (its state is never read again), so those passes do not
     branch on it either. Same streams, hops and counts as
-    :func:`_walk_kernel`: identical rows (1.3-1.4x faster at 1 thread on
-    pin-board, DBLP paper-term and the hub graph)."""
+    :func:`_walk_kernel`: identical rows (1.55-1.59x faster at 1 thread on
+    pin-board, DBLP paper-term and the hub graph). A kernel of its own, not
+    a branch of :func:`_walk_kernel`: with both disciplines in one kernel
+    (or the traversals as helpers of one), Algorithm 2's walks ran 10-20%
+    slower, so the preamble and the final selection are written twice."""
     ptr_tc, idx_tc, cw_tc = tc.indptr, tc.indices, tc.cumw
     ptr_ct, idx_ct, cw_ct = ct.indptr, ct.indices, ct.cumw
     num_walks = cfg.num_walks
