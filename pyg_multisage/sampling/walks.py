@@ -255,23 +255,20 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
     largest number of distinct visits), ``out`` the :class:`_WalkOutput`
     written row by row.
 
-    ``restart=True``: before every traversal but the first, the walk jumps
-    back to its seed with probability ``prob`` (Algorithm 2's walk with
-    restart); ``restart=False``: it terminates with probability ``prob``
-    (PinSage). ``every_traversal=True`` counts the target reached after every
-    traversal (PinSage); otherwise only the walk's last target node
-    ``path[-1]`` is counted, and voted for its first context ``path[1]``
-    (Algorithm 2). A seed never counts itself. Writes row ``i`` into
-    ``out.*[i, :out.count[i]]`` sorted by count desc, id asc. (:func:`_run`
-    runs PinSage's setting on :func:`_pinsage_kernel`, which gives the same
-    rows faster.)
+    Walks with restart (``cfg.restart`` must be true; PinSage's terminating
+    walks run on :func:`_pinsage_kernel`): before every traversal but the
+    first, the walk jumps back to its seed with probability ``prob``
+    (Algorithm 2). ``every_traversal=True`` counts the target reached after
+    every traversal; otherwise only the walk's last target node ``path[-1]``
+    is counted, and voted for its first context ``path[1]`` (Algorithm 2). A
+    seed never counts itself. Writes row ``i`` into ``out.*[i,
+    :out.count[i]]`` sorted by count desc, id asc.
     """
     ptr_tc, idx_tc, cw_tc = tc.indptr, tc.indices, tc.cumw
     ptr_ct, idx_ct, cw_ct = ct.indptr, ct.indices, ct.cumw
     num_walks = cfg.num_walks
     num_traversals = cfg.num_traversals
     prob = cfg.prob
-    restart = cfg.restart
     every_traversal = cfg.every_traversal
     k = cfg.k
     seed = cfg.seed
@@ -318,7 +315,7 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
                     # Every hop in two passes over the lanes: pick each lane's
                     # edge (its row offsets were prefetched) and prefetch the
                     # id there; then read the ids, whose misses now overlap.
-                    # Hop 1: restart / terminate, then to a context.
+                    # Hop 1: restart, then to a context.
                     for lane in range(nl):
                         if not live[lane]:
                             continue
@@ -327,14 +324,12 @@ def _walk_kernel(seeds, tc, ct, cfg, table_size, out):
                         if t > 0:
                             s, bits = next_state(s)
                             hit = uniform(bits) < prob
-                            if restart:  # branch-free: the draw is a coin flip
-                                node = v if hit else node
-                                cur[lane] = node
-                                f0 = first[lane]
-                                first[lane] = -1 if hit else f0
-                            elif hit:
-                                live[lane] = False
-                                continue
+                            # the restart, as selects: the draw is a coin
+                            # flip, which a branch would miss half the time
+                            node = v if hit else node
+                            cur[lane] = node
+                            f0 = first[lane]
+                            first[lane] = -1 if hit else f0
                         s, bits = next_state(s)
                         state[lane] = s
                         e = _edge(ptr_tc, cw_tc, node, bits)
