@@ -38,7 +38,7 @@ the offsets left those misses one at a time: splitting them made the walks
 1.2-2.2x faster, 1.9-2.2x on a 4.7M-edge power-law graph.) PinSage's walks
 end at random (termination probability per traversal), so its kernel
 (:func:`_pinsage_kernel`) runs the passes over a compacted list of the live
-lanes rather than testing a flag per lane (1.3-1.6x faster); Algorithm 2's
+lanes rather than testing a flag per lane (1.55-1.59x faster); Algorithm 2's
 walks restart instead and keep their lanes in place, and its restart draw is
 applied as selects (a coin flip mispredicts as a branch).
 
