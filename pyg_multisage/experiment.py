@@ -176,15 +176,18 @@ class RunConfig:
             evaluation pairs (``0``: all).
         max_val_pairs (int): validate on a seeded subset of at most this many
             validation pairs (``0``: all).
-        target_relu (bool), act (str), combine (str), attention (str):
+        target_relu (bool), act (str), combine (str), share_weights (bool),
+        attention (str):
             MultiSage's layer options (:class:`~pyg_multisage.nn.MultiSageConv`).
             The defaults (no ReLU on the last target layer, the zero-centred
             ``tanh`` for Eq. 7's sigmoid, Eq. 5's additive ``trans``
-            combination) were chosen on DBLP's *validation* pairs: the
-            literal equations keep every output non-negative with a common
-            offset and the cosines in a narrow band, and the venue mask of
-            ``mask`` gates the paper's own embedding by one of 20 venues
-            (the validation numbers are in ``docs/comparison.rst``).
+            combination, neighbors embedded with their own last layer
+            instead of the egos' ``W_t``) were chosen on DBLP's *validation*
+            pairs: the literal equations keep every output non-negative with
+            a common offset and the cosines in a narrow band, the venue mask
+            of ``mask`` gates the paper's own embedding by one of 20 venues,
+            and with shared weights the neighbors weigh as much as the paper
+            itself (the validation numbers are in ``docs/comparison.rst``).
         feature_skip (bool): Add a learned linear skip path from the raw
             target features to every model's output before the final
             normalization (:class:`~pyg_multisage.nn.models.FeatureSkip`),
@@ -255,6 +258,7 @@ class RunConfig:
     heads: int = 4
     target_relu: bool = False
     combine: str = "trans"
+    share_weights: bool = False
     act: str = "tanh"
     feature_skip: bool = False
     hard_negatives: int = 0
@@ -546,6 +550,7 @@ def _multisage(task: Task, config: RunConfig, edge_types: list[EdgeType]):
         heads=config.heads,
         target_relu=config.target_relu,
         combine=config.combine,
+        share_weights=config.share_weights,
         attention=config.attention,
         act=config.act,
     )
@@ -1046,7 +1051,11 @@ def run(
 #: Settings added after runs were saved with the behaviour of another value:
 #: a saved config without the field gets the value its run was trained with
 #: (the default :obj:`RunConfig` now has may differ).
-SAVED_BEFORE: dict[str, Any] = {"proj_layers": 1, "update_gate": False}
+SAVED_BEFORE: dict[str, Any] = {
+    "proj_layers": 1,
+    "update_gate": False,
+    "share_weights": True,
+}
 
 
 def read_config(path: str | os.PathLike) -> RunConfig:

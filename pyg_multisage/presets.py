@@ -59,6 +59,8 @@ PAPER_MULTISAGE: dict[str, Any] = {
     "target_relu": True,
     "act": "sigmoid",
     "combine": "mask",
+    # Eq. 4: one W_t for every target node, egos and neighbors alike.
+    "share_weights": True,
     "attention": "three_way",
 }
 

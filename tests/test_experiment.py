@@ -418,6 +418,37 @@ def test_run_saved_before_proj_layers_reloads_as_trained(tmp_path, task):
     torch.testing.assert_close(emb, result.embeddings)
 
 
+def test_multisage_rows_embed_neighbors_with_their_own_weights(tmp_path, task):
+    """``RunConfig.share_weights`` reaches every MultiSage convolution: the
+    main job's rows give neighbors their own last layer (``lin_n``), the
+    paper preset shares ``W_t``, and a run folder saved before the field
+    existed rebuilds shared, as it trained."""
+    from pyg_multisage.nn import MultiSageConv
+
+    def convs(model):
+        return [m for m in model.modules() if isinstance(m, MultiSageConv)]
+
+    for name in ("multisage", "multisage-2"):
+        own = convs(ex.build_model(task, _config(name)))
+        assert own and all(c.lin_n is not None for c in own)
+        shared = convs(ex.build_model(task, _config(name, share_weights=True)))
+        assert shared and all(c.lin_n is None for c in shared)
+    paper = ex.RunConfig.from_preset("paper", model="multisage")
+    assert paper.share_weights
+    out = tmp_path / "run"
+    result = ex.run(
+        _config("multisage-2", output_dir=str(out), share_weights=True), task
+    )
+    cfg_file = out / "config.json"
+    saved = json.loads(cfg_file.read_text())
+    del saved["share_weights"]
+    cfg_file.write_text(json.dumps(saved))
+    config, task2, model, batcher = ex.load_run(out)
+    assert config.share_weights and all(c.lin_n is None for c in convs(model))
+    emb = ex.embed_all(model, batcher, task2.data[task2.target].num_nodes)
+    torch.testing.assert_close(emb, result.embeddings)
+
+
 def test_read_config_names_the_file(tmp_path):
     bad = tmp_path / "config.json"
     bad.write_text(json.dumps({"model": "text", "no_such_setting": 1}))

@@ -30,6 +30,10 @@ def dense_reference(conv: MultiSageConv, x, xc, edge_index, context, weight=None
     with torch.no_grad():
         z = x @ conv.lin_t.weight.T + conv.lin_t.bias
         z = F.relu(z) if conv.target_relu else z
+        zn = z  # neighbors: W_t shared (Eq. 4) or their own W_n
+        if not conv.share_weights:
+            zn = x @ conv.lin_n.weight.T + conv.lin_n.bias
+            zn = F.relu(zn) if conv.target_relu else zn
         zc = F.relu(xc @ conv.lin_c.weight.T + conv.lin_c.bias)
         act = torch.sigmoid if conv.act == "sigmoid" else torch.tanh
         D, A, Fo = conv.heads, conv.attention_channels, conv.out_channels
@@ -60,12 +64,12 @@ def dense_reference(conv: MultiSageConv, x, xc, edge_index, context, weight=None
                             W_ac = conv.lin_ac.weight[d * A : (d + 1) * A]
                             ctx = W_ac @ zc[o] if o >= 0 else torch.zeros(A)
                             hid = F.leaky_relu(
-                                W_at @ z[v] + ctx + W_at @ z[u], conv.negative_slope
+                                W_at @ z[v] + ctx + W_at @ zn[u], conv.negative_slope
                             )
                             logits[k, d] = conv.att[0, d] @ hid
                         elif conv.attention == "diff":
                             logits[k, d] = -torch.linalg.norm(
-                                comb(z[v], c) - comb(z[u], c)
+                                comb(z[v], c) - comb(zn[u], c)
                             )
                         if weight is not None:
                             logits[k, d] += torch.log(weight[e])
@@ -75,7 +79,7 @@ def dense_reference(conv: MultiSageConv, x, xc, edge_index, context, weight=None
                     u, o = int(edge_index[0, e]), int(context[e])
                     c = zc[o] if o >= 0 else None
                     zv += alpha[k] * comb(z[v], c)
-                    zu += alpha[k] * comb(z[u], c)
+                    zu += alpha[k] * comb(zn[u], c)
                 h = act(zv) + act(zu)
             out[v] = h / h.norm() if conv.normalize else h
         return out
@@ -104,6 +108,36 @@ def test_matches_dense_reference(combine, attention, weighted, target_relu, act)
     ref = dense_reference(conv, x, xc, ei, ctx, weight)
     assert out.shape == (7, 6)
     assert (out - ref).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("combine", COMBINES)
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_separate_neighbor_weights_match_dense_reference(combine, attention):
+    torch.manual_seed(11)
+    x, xc, ei, ctx, w = tiny_graph()
+    kwargs = dict(
+        heads=3,
+        combine=combine,
+        attention=attention,
+        context_channels=3,
+        attention_channels=4,
+        target_relu=False,
+        act="tanh",
+    )
+    conv = MultiSageConv(5, 6, share_weights=False, **kwargs)
+    out = conv(x, xc, ei, ctx, edge_weight=w)
+    assert (out - dense_reference(conv, x, xc, ei, ctx, w)).abs().max() <= 1e-5
+    # W_n is used: with W_n = W_t the layer is the shared one.
+    shared = MultiSageConv(5, 6, share_weights=True, **kwargs)
+    shared.load_state_dict(
+        {k: v for k, v in conv.state_dict().items() if not k.startswith("lin_n.")}
+    )
+    assert (shared(x, xc, ei, ctx, w) - out).abs().max() > 1e-3
+    with torch.no_grad():
+        conv.lin_n.weight.copy_(conv.lin_t.weight)
+        conv.lin_n.bias.copy_(conv.lin_t.bias)
+    same = conv(x, xc, ei, ctx, w)
+    assert (shared(x, xc, ei, ctx, w) - same).abs().max() <= 1e-6
 
 
 def test_unnormalized_matches_reference_and_isolated_ego():
@@ -237,11 +271,18 @@ def test_permutation_equivariance(combine):
 
 @pytest.mark.parametrize("combine", COMBINES)
 @pytest.mark.parametrize("attention", ATTENTIONS)
-def test_gradients_reach_every_parameter(combine, attention):
+@pytest.mark.parametrize("share_weights", [True, False])
+def test_gradients_reach_every_parameter(combine, attention, share_weights):
     torch.manual_seed(6)
     x, xc, ei, ctx, w = tiny_graph()
     conv = MultiSageConv(
-        5, 6, heads=2, combine=combine, attention=attention, context_channels=3
+        5,
+        6,
+        heads=2,
+        combine=combine,
+        attention=attention,
+        context_channels=3,
+        share_weights=share_weights,
     )
     out = conv(x, xc, ei, ctx, w)
     (out * torch.randn_like(out)).sum().backward()
@@ -286,8 +327,10 @@ def test_bad_input_errors():
 def test_repr_and_reset():
     conv = MultiSageConv(5, 6, heads=2, combine="trans")
     assert repr(conv) == (
-        "MultiSageConv(5, 6, heads=2, combine='trans', attention='three_way')"
+        "MultiSageConv(5, 6, heads=2, combine='trans', attention='three_way', "
+        "share_weights=True)"
     )
+    assert "share_weights=False" in repr(MultiSageConv(5, 6, share_weights=False))
     before = conv.att.detach().clone()
     conv.reset_parameters()
     assert not torch.equal(before, conv.att)
