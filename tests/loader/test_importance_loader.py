@@ -87,6 +87,9 @@ def test_batches_fetched_whole_in_dataloader_order():
     ds = loader.dataset
     assert len(ds) == 35 and ds[34] == 34 and ds[-1] == 34
     assert torch.equal(ds.__getitems__([4, 2]), torch.tensor([4, 2]))
+    got = ds.__getitems__(torch.tensor([5, 1], dtype=torch.int32))
+    assert got.dtype == torch.long and got.tolist() == [5, 1]
+    assert ds.__getitems__([]).dtype == torch.long
     with pytest.raises(IndexError, match="position 35 out of range for 35"):
         ds[35]
 
