@@ -47,7 +47,7 @@ benchmarks/results/loaders.json with the load average before and after.
 Graphs: DBLP from $PYG_MULTISAGE_DBLP; the standard pin–board graph written
 by make_pinboard.py from $PYG_MULTISAGE_PEERS (default ../shared/peers).
 
-Usage: python benchmarks/loaders.py [--batches 8] [--rounds 3] [--batch-size 1024]
+Usage: python benchmarks/loaders.py [--batches 8] [--rounds 10] [--batch-size 1024]
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def main() -> None:
     ap.add_argument(
         "--rounds",
         type=int,
-        default=3,
+        default=10,
         help="passes over the batches in the round-robin run without workers",
     )
     ap.add_argument(
