@@ -155,8 +155,8 @@ class MultiSageConv(MessagePassing):
     \mathbf{b}_n` (in Eq. 5–7 wherever :math:`u` appears), as GraphSAGE's
     and PinSage's separate self and neighbor weights and GAT's self term
     have it (PyG's :class:`~torch_geometric.nn.conv.GATv2Conv` calls the
-    same choice :obj:`share_weights`). On DBLP this lifts MultiSage-2's
-    validation MRR by 17% (``docs/comparison.rst``).
+    same choice :obj:`share_weights`). ``docs/comparison.rst`` measures
+    both on DBLP.
 
     **Reading of Eq. 6 and Appendix B.** Appendix B gives the attention
     network on OAG as an FNN :math:`384 \to 64 \to 1` over 128-dimensional
