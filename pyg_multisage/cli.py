@@ -21,6 +21,8 @@ import torch
 
 from pyg_multisage import __version__
 from pyg_multisage import experiment as ex
+from pyg_multisage.nn.models import MultiSage
+from pyg_multisage.presets import preset_overrides
 from pyg_multisage.run_folder import RunFolderError, check_output_dir
 from pyg_multisage.train import TrainingDiverged, TrainingInterrupted
 
@@ -432,7 +434,7 @@ def _apply_preset(args: argparse.Namespace, kw: dict) -> dict:
     if args.preset is None:
         return kw
     try:
-        preset = ex.preset_overrides(args.preset, args.model)
+        preset = preset_overrides(args.preset, args.model)
     except ValueError as err:
         raise CLIError(f"--preset: {err}") from None
     explicit = _explicit_fields(getattr(args, "argv", None) or sys.argv[1:])
@@ -861,7 +863,7 @@ def cmd_related(args: argparse.Namespace) -> int:
     ctype = encoder = None
     if args.context is not None:
         encoder = model.encoder
-        if not isinstance(encoder, ex.MultiSage):
+        if not isinstance(encoder, MultiSage):
             raise CLIError("--context needs a MultiSage run (--model multisage)")
         ctype = args.context_type or encoder.context_types[0]
         if ctype not in encoder.context_types:

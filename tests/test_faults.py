@@ -224,7 +224,9 @@ def _no_work(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("work started before the output was checked")
 
+    # both where the CLI reads them and where run() reads load_task
     monkeypatch.setattr(ex, "load_task", boom)
+    monkeypatch.setattr(ex.job, "load_task", boom)
     monkeypatch.setattr(ex, "load_run", boom)
 
 

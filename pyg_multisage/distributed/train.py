@@ -67,6 +67,7 @@ from pyg_multisage.distributed.negatives import (
     world,
 )
 from pyg_multisage.losses import CountMinSketch
+from pyg_multisage.nn.models import Retriever
 from pyg_multisage.storage import (
     MmapFeatureStore,
     MmapGraphStore,
@@ -104,7 +105,7 @@ class _Scored(nn.Module):
     scale :math:`\\lambda`, so that DDP sees every parameter used in
     ``forward``."""
 
-    def __init__(self, model: ex.Retriever) -> None:
+    def __init__(self, model: Retriever) -> None:
         super().__init__()
         self.model = model
 
@@ -155,7 +156,7 @@ def _check_shardable(config: ex.RunConfig, workers: int) -> None:
 
 
 def make_distributed_step(
-    model: ex.Retriever,
+    model: Retriever,
     net: nn.Module,
     batcher: ex.SeedBatcher,
     task: ex.Task,
